@@ -5,6 +5,7 @@
 mod backoff;
 mod credentials;
 mod endpoint;
+mod handshake;
 mod error;
 mod oauth;
 mod secret;
