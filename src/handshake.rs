@@ -53,7 +53,8 @@ pub(crate) fn client_handshake<S: Read + Write>(
         .and_then(|_| stream.flush())
         .map_err(|e| io_error("sending the WebSocket upgrade", e))?;
 
-    let (head, rest) = read_head(stream).map_err(|e| io_error("reading the WebSocket upgrade answer", e))?;
+    let (head, rest) =
+        read_head(stream).map_err(|e| io_error("reading the WebSocket upgrade answer", e))?;
     let head = String::from_utf8_lossy(&head);
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
@@ -61,7 +62,12 @@ pub(crate) fn client_handshake<S: Read + Write>(
         .split(' ')
         .nth(1)
         .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| Error::invalid("to the WebSocket upgrade", format!("bad status line {:?}", truncate(status_line))))?;
+        .ok_or_else(|| {
+            Error::invalid(
+                "to the WebSocket upgrade",
+                format!("bad status line {:?}", truncate(status_line)),
+            )
+        })?;
     if status != 101 {
         return Err(Error::Upgrade { status });
     }
@@ -78,10 +84,16 @@ pub(crate) fn client_handshake<S: Read + Write>(
         }
     }
     if !upgrade_ok {
-        return Err(Error::invalid("to the WebSocket upgrade", "101 without Upgrade: websocket"));
+        return Err(Error::invalid(
+            "to the WebSocket upgrade",
+            "101 without Upgrade: websocket",
+        ));
     }
     if accept.as_deref() != Some(accept_key(&key).as_str()) {
-        return Err(Error::invalid("to the WebSocket upgrade", "wrong or missing Sec-WebSocket-Accept"));
+        return Err(Error::invalid(
+            "to the WebSocket upgrade",
+            "wrong or missing Sec-WebSocket-Accept",
+        ));
     }
     Ok(rest)
 }
@@ -94,7 +106,10 @@ pub(crate) fn read_head<S: Read>(stream: &mut S) -> io::Result<(Vec<u8>, Vec<u8>
     loop {
         let n = match stream.read(&mut chunk) {
             Ok(0) => {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed during the HTTP head"))
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed during the HTTP head",
+                ))
             }
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -108,7 +123,10 @@ pub(crate) fn read_head<S: Read>(stream: &mut S) -> io::Result<(Vec<u8>, Vec<u8>
             return Ok((buf, rest));
         }
         if buf.len() > MAX_HEAD {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "HTTP head larger than 16 KiB"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "HTTP head larger than 16 KiB",
+            ));
         }
     }
 }
@@ -159,7 +177,10 @@ mod tests {
 
     #[test]
     fn rfc6455_example_key() {
-        assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(
+            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
     }
 
     fn answer_to(request: &[u8], status: &str) -> Vec<u8> {
@@ -174,12 +195,18 @@ mod tests {
     #[test]
     fn checks_status_and_accept_and_keeps_the_rest() {
         // First pass learns the key the client sends, second pass answers it.
-        let mut probe = Canned { input: Cursor::new(Vec::new()), output: Vec::new() };
+        let mut probe = Canned {
+            input: Cursor::new(Vec::new()),
+            output: Vec::new(),
+        };
         let _ = client_handshake(&mut probe, "h", "/ws?access_token=TOKEN");
         let req = String::from_utf8(probe.output.clone()).unwrap();
         assert!(req.starts_with("GET /ws?access_token=TOKEN HTTP/1.1\r\nHost: h\r\n"));
 
-        let mut s = Canned { input: Cursor::new(Vec::new()), output: Vec::new() };
+        let mut s = Canned {
+            input: Cursor::new(Vec::new()),
+            output: Vec::new(),
+        };
         // The key is random per call: answer with a wrong accept first.
         s.input = Cursor::new(answer_to(&probe.output, "101 Switching Protocols"));
         let e = client_handshake(&mut s, "h", "/ws?access_token=TOKEN").unwrap_err();
@@ -201,11 +228,23 @@ mod tests {
 
     #[test]
     fn eof_and_oversize_heads_are_errors() {
-        let mut s = Canned { input: Cursor::new(b"HTTP/1.1 101".to_vec()), output: Vec::new() };
-        assert!(matches!(client_handshake(&mut s, "h", "/"), Err(Error::Network { .. })));
+        let mut s = Canned {
+            input: Cursor::new(b"HTTP/1.1 101".to_vec()),
+            output: Vec::new(),
+        };
+        assert!(matches!(
+            client_handshake(&mut s, "h", "/"),
+            Err(Error::Network { .. })
+        ));
         let mut big = b"HTTP/1.1 101 OK\r\nX: ".to_vec();
         big.resize(20_000, b'a');
-        let mut s = Canned { input: Cursor::new(big), output: Vec::new() };
-        assert!(matches!(client_handshake(&mut s, "h", "/"), Err(Error::Network { .. })));
+        let mut s = Canned {
+            input: Cursor::new(big),
+            output: Vec::new(),
+        };
+        assert!(matches!(
+            client_handshake(&mut s, "h", "/"),
+            Err(Error::Network { .. })
+        ));
     }
 }

@@ -5,15 +5,20 @@
 mod backoff;
 mod credentials;
 mod endpoint;
-mod handshake;
 mod error;
+mod event;
+mod handshake;
 mod oauth;
 mod secret;
 mod tls;
+pub mod typed;
 
 pub use backoff::Backoff;
 pub use credentials::{Credentials, Grant, DEFAULT_TOKEN_URL};
 pub use error::{Error, JwtError, Result, WebhookError};
-pub use oauth::{fetch_token, AccessToken, HttpTimeouts, RefreshOptions, TokenRefresher, TokenSource};
+pub use event::Event;
+pub use oauth::{
+    fetch_token, AccessToken, HttpTimeouts, RefreshOptions, TokenRefresher, TokenSource,
+};
 pub use secret::Secret;
 pub use tls::TlsConfig;

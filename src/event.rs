@@ -1,0 +1,279 @@
+//! [`Event`]: one Zoom event, exactly as Zoom sent it.
+//!
+//! The same type comes out of the WebSocket stream and out of
+//! [`crate::webhook`], so handler code does not care which transport
+//! delivered an event.
+//!
+//! An `Event` is parsed once, shallowly: the envelope's `event` name and
+//! `event_ts` are read, the `payload` is located but left as raw JSON text.
+//! Nothing is lost (the complete JSON is kept) and nothing is parsed twice
+//! unless asked: [`Event::payload_value`], [`Event::parse_payload`] and
+//! [`Event::typed`] parse on demand. This keeps the per-event cost at one
+//! allocation and one pass over the text, and makes events cheap to move
+//! between threads.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Range;
+
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::error::{Error, Result};
+use crate::typed::Typed;
+
+/// One Zoom event: `{"event": ..., "event_ts": ..., "payload": {...}, ...}`.
+///
+/// ```
+/// let ev = zoom_ws::Event::from_json(
+///     r#"{"event":"meeting.started","event_ts":1626230691572,"payload":{"object":{"id":"1"}}}"#.to_string(),
+/// )?;
+/// assert_eq!(ev.name(), "meeting.started");
+/// assert_eq!(ev.timestamp_ms(), Some(1626230691572));
+/// assert_eq!(ev.payload(), r#"{"object":{"id":"1"}}"#);
+/// # Ok::<_, zoom_ws::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Event {
+    json: String,
+    name: Name,
+    ts: Option<i64>,
+    payload: Option<Range<usize>>,
+}
+
+/// The event name: a slice of `json`, or a copy when it had escapes.
+#[derive(Clone, PartialEq, Eq)]
+enum Name {
+    At(Range<usize>),
+    Owned(Box<str>),
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    event: Cow<'a, str>,
+    #[serde(default, deserialize_with = "liberal_ts")]
+    event_ts: Option<i64>,
+    #[serde(borrow, default)]
+    payload: Option<&'a RawValue>,
+}
+
+impl Event {
+    /// Parses the complete JSON of one event object. Fails if it is not a
+    /// JSON object with a string `event` field. `event_ts` may be a number or
+    /// a string of digits (liberal: Zoom documents milliseconds as a number).
+    pub fn from_json(json: String) -> Result<Event> {
+        let (name, ts, payload) = {
+            let env: Envelope<'_> = serde_json::from_str(&json)
+                .map_err(|e| Error::invalid("in a Zoom event", e.to_string()))?;
+            let name = match env.event {
+                Cow::Borrowed(s) => Name::At(offset_of(&json, s)),
+                Cow::Owned(s) => Name::Owned(s.into_boxed_str()),
+            };
+            let payload = env.payload.map(|p| offset_of(&json, p.get()));
+            (name, env.event_ts, payload)
+        };
+        Ok(Event {
+            json,
+            name,
+            ts,
+            payload,
+        })
+    }
+
+    /// The event name, such as `meeting.started`.
+    pub fn name(&self) -> &str {
+        match &self.name {
+            Name::At(r) => &self.json[r.clone()],
+            Name::Owned(s) => s,
+        }
+    }
+
+    /// `event_ts`: when Zoom says the event happened, in epoch milliseconds.
+    pub fn timestamp_ms(&self) -> Option<i64> {
+        self.ts
+    }
+
+    /// The `payload` object as raw JSON text (`null` if the event had none).
+    pub fn payload(&self) -> &str {
+        match &self.payload {
+            Some(r) => &self.json[r.clone()],
+            None => "null",
+        }
+    }
+
+    /// The `payload` parsed into a `serde_json::Value`.
+    pub fn payload_value(&self) -> Result<serde_json::Value> {
+        self.parse_payload()
+    }
+
+    /// The `payload` parsed into any deserializable type.
+    pub fn parse_payload<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_str(self.payload()).map_err(|e| {
+            Error::invalid(format!("in the payload of {}", self.name()), e.to_string())
+        })
+    }
+
+    /// The complete event parsed into a `serde_json::Value`.
+    pub fn to_value(&self) -> Result<serde_json::Value> {
+        serde_json::from_str(&self.json)
+            .map_err(|e| Error::invalid("in a Zoom event", e.to_string()))
+    }
+
+    /// Typed access to the common events (meetings, participants, recordings,
+    /// users); [`Typed::Other`] for the rest. See [`crate::typed`].
+    pub fn typed(&self) -> Result<Typed> {
+        Typed::from_event(self)
+    }
+
+    /// The complete event JSON, exactly as received (for WebSocket events:
+    /// after the second decoding of `content`).
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+
+    /// The complete event JSON, consuming the event.
+    pub fn into_json(self) -> String {
+        self.json
+    }
+}
+
+/// Byte range of `part` inside `whole`; `part` must borrow from `whole`.
+fn offset_of(whole: &str, part: &str) -> Range<usize> {
+    let start = part.as_ptr() as usize - whole.as_ptr() as usize;
+    debug_assert!(start + part.len() <= whole.len());
+    start..start + part.len()
+}
+
+impl fmt::Display for Event {
+    /// The complete event JSON.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.json)
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("name", &self.name())
+            .field("event_ts", &self.ts)
+            .field("payload", &truncated(self.payload(), 200))
+            .finish()
+    }
+}
+
+fn truncated(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// `event_ts` as an integer, a float, or a string of digits; anything else is
+/// treated as absent rather than failing the whole event.
+fn liberal_ts<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<i64>, D::Error> {
+    struct Ts;
+    impl<'de> Visitor<'de> for Ts {
+        type Value = Option<i64>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a timestamp")
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
+            Ok(i64::try_from(v).ok())
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Self::Value, E> {
+            Ok(v.is_finite().then_some(v as i64))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+            Ok(v.trim().parse().ok())
+        }
+        fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_map<A: de::MapAccess<'de>>(
+            self,
+            mut m: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            while m.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(
+            self,
+            mut s: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            while s.next_element::<de::IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+    }
+    d.deserialize_any(Ts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_everything_and_locates_parts() {
+        let json = r#"{"event":"meeting.started","event_ts":1626230691572,"payload":{"account_id":"A","object":{"id":1234567890}},"download_token":"x","extra":[1,2]}"#;
+        let ev = Event::from_json(json.to_string()).unwrap();
+        assert_eq!(ev.name(), "meeting.started");
+        assert_eq!(ev.timestamp_ms(), Some(1626230691572));
+        assert_eq!(
+            ev.payload(),
+            r#"{"account_id":"A","object":{"id":1234567890}}"#
+        );
+        assert_eq!(ev.json(), json);
+        assert_eq!(ev.to_string(), json);
+        assert_eq!(ev.payload_value().unwrap()["object"]["id"], 1234567890);
+    }
+
+    #[test]
+    fn liberal_fields() {
+        let ev = Event::from_json(r#"{"event":"a\u002eb","event_ts":"17"}"#.into()).unwrap();
+        assert_eq!(ev.name(), "a.b");
+        assert_eq!(ev.timestamp_ms(), Some(17));
+        assert_eq!(ev.payload(), "null");
+        let ev =
+            Event::from_json(r#"{"payload":{},"event_ts":{"x":1},"event":"x"}"#.into()).unwrap();
+        assert_eq!(
+            (ev.name(), ev.timestamp_ms(), ev.payload()),
+            ("x", None, "{}")
+        );
+        let ev = Event::from_json(r#"{"event":"x","event_ts":1.5e3}"#.into()).unwrap();
+        assert_eq!(ev.timestamp_ms(), Some(1500));
+    }
+
+    #[test]
+    fn rejects_non_events() {
+        for bad in [
+            "",
+            "null",
+            "[]",
+            "{}",
+            r#"{"event":1}"#,
+            r#"{"event":"x""#,
+            "Invalid Token",
+        ] {
+            let e = Event::from_json(bad.into()).unwrap_err();
+            assert!(matches!(e, Error::InvalidResponse { .. }), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn debug_is_short() {
+        let big = format!(r#"{{"event":"x","payload":{{"s":"{}"}}}}"#, "é".repeat(500));
+        let ev = Event::from_json(big).unwrap();
+        assert!(format!("{ev:?}").len() < 300);
+    }
+}
