@@ -127,14 +127,20 @@ pub enum JwtError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WebhookError {
-    /// The `x-zm-signature` header is missing or not of the form `v0=<64 hex digits>`.
+    /// The `x-zm-signature` header is missing.
+    MissingSignature,
+    /// The `x-zm-signature` header is not of the form `v0=<64 hex digits>`.
     MalformedSignature,
-    /// The `x-zm-request-timestamp` header is missing or not a number.
+    /// The `x-zm-request-timestamp` header is missing.
+    MissingTimestamp,
+    /// The `x-zm-request-timestamp` header is not epoch seconds in decimal digits.
     MalformedTimestamp,
     /// The signature does not match: the body was changed, or the secret token
     /// is not the one Zoom signs with. (The two cannot be told apart.)
     SignatureMismatch,
-    /// The timestamp is further from now than the allowed age (replay protection).
+    /// The signature is valid but the timestamp is further from now, in the
+    /// past or in the future, than the allowed age (replay protection; or
+    /// this server's clock is off).
     Stale {
         /// The delivery's timestamp, epoch seconds.
         timestamp: i64,
@@ -334,11 +340,13 @@ impl fmt::Display for JwtError {
 impl fmt::Display for WebhookError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            WebhookError::MissingSignature => f.write_str("no x-zm-signature header"),
             WebhookError::MalformedSignature => {
-                f.write_str("x-zm-signature header missing or not v0=<64 hex digits>")
+                f.write_str("x-zm-signature header is not v0=<64 hex digits>")
             }
+            WebhookError::MissingTimestamp => f.write_str("no x-zm-request-timestamp header"),
             WebhookError::MalformedTimestamp => {
-                f.write_str("x-zm-request-timestamp header missing or not a number")
+                f.write_str("x-zm-request-timestamp header is not epoch seconds")
             }
             WebhookError::SignatureMismatch => f.write_str(
                 "signature mismatch (body altered, or not the app's secret token: check ZOOM_WEBHOOK_SECRET_TOKEN)",
@@ -349,8 +357,9 @@ impl fmt::Display for WebhookError {
                 max_age_secs,
             } => write!(
                 f,
-                "timestamp {timestamp} is {} s from now ({now}), more than the allowed {max_age_secs} s",
-                (now - timestamp).abs()
+                "timestamp {timestamp} is {} s {} now ({now}), more than the allowed {max_age_secs} s (a replay, or a clock out of sync)",
+                now.abs_diff(*timestamp),
+                if timestamp > now { "ahead of" } else { "before" }
             ),
             WebhookError::MalformedBody(why) => write!(f, "malformed body: {why}"),
         }

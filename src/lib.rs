@@ -8,10 +8,13 @@ mod endpoint;
 mod error;
 mod event;
 mod handshake;
+mod hmac;
 mod oauth;
 mod secret;
 mod tls;
+pub mod jwt;
 pub mod typed;
+pub mod webhook;
 
 pub use backoff::Backoff;
 pub use credentials::{Credentials, Grant, DEFAULT_TOKEN_URL};
