@@ -1,0 +1,254 @@
+//! Zoom's WebSocket wire protocol: the JSON frames, both ways.
+//!
+//! Every frame is a text frame holding a JSON object with a `module` field
+//! (ZOOM.md section 2). Server to client:
+//!
+//! | module | meaning |
+//! |---|---|
+//! | `build_connection` | first frame after the upgrade; `success: false` means refused |
+//! | `heartbeat` | ack of our heartbeat, `content: "live"` |
+//! | `message` | an event; `content` is the event JSON **as a string** (encoded twice), or an object |
+//!
+//! Liberal where the spec is unverified: `success` absent means true (and
+//! `"true"`/`"false"` strings are accepted); `content` may be a string or an
+//! object; `header` and other fields are ignored; unknown modules are
+//! reported, not fatal. An in-band token rejection (`content` equal to
+//! "Invalid Token" or "Token is invalid", any case, any module) is recognised
+//! before anything else.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::event::Event;
+
+/// The heartbeat we send (Zoom's heartbeat is this JSON, not a WebSocket ping).
+pub(crate) const HEARTBEAT: &str = r#"{"module":"heartbeat"}"#;
+
+/// What one inbound text frame means.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// `build_connection` with `success` true (or absent).
+    Connected,
+    /// `build_connection` with `success` false, not about the token.
+    Refused(String),
+    /// The token was rejected: in-band text, or `build_connection` refused
+    /// for a token reason ("token is empty", ...).
+    TokenRejected(String),
+    /// A heartbeat ack.
+    HeartbeatAck,
+    /// An event.
+    Event(Event),
+    /// Something to log and skip: unknown module, malformed frame or content.
+    Skip(String),
+}
+
+#[derive(Deserialize)]
+struct Frame<'a> {
+    #[serde(borrow, default)]
+    module: Option<Cow<'a, str>>,
+    #[serde(default, deserialize_with = "liberal_bool")]
+    success: Option<bool>,
+    #[serde(borrow, default)]
+    content: Option<&'a RawValue>,
+}
+
+/// Texts Zoom has used for an in-band token rejection (ZoomNet issues 322, 429).
+const REJECTIONS: [&str; 2] = ["invalid token", "token is invalid"];
+
+/// Parses one text frame.
+pub(crate) fn parse(text: &str) -> Inbound {
+    let frame: Frame<'_> = match serde_json::from_str(text) {
+        Ok(f) => f,
+        Err(e) => return Inbound::Skip(format!("not a JSON object frame ({e})")),
+    };
+    let module = frame.module.as_deref().unwrap_or("");
+    // The content as text, when it is a JSON string. Events are long strings
+    // that start with '{': only short ones are compared with the rejection texts.
+    let content_str: Option<Cow<'_, str>> = match frame.content {
+        Some(raw) if raw.get().starts_with('"') => {
+            match serde_json::from_str::<Cow<'_, str>>(raw.get()) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    return Inbound::Skip(format!("bad content string in {module:?} frame ({e})"))
+                }
+            }
+        }
+        _ => None,
+    };
+    if let Some(s) = content_str.as_deref() {
+        if s.len() < 64 && is_token_rejection(s) {
+            return Inbound::TokenRejected(s.to_owned());
+        }
+    }
+    let success = frame.success.unwrap_or(true);
+    match module {
+        "message" => {
+            let json = match (content_str, frame.content) {
+                (Some(s), _) => s.into_owned(),
+                (None, Some(raw)) if raw.get().starts_with('{') => raw.get().to_owned(),
+                (None, _) => return Inbound::Skip("message frame without event content".into()),
+            };
+            match Event::from_json(json) {
+                Ok(ev) => Inbound::Event(ev),
+                Err(e) => Inbound::Skip(format!("message frame with malformed event: {e}")),
+            }
+        }
+        "heartbeat" => Inbound::HeartbeatAck,
+        "build_connection" => {
+            if success {
+                return Inbound::Connected;
+            }
+            let content = match (content_str, frame.content) {
+                (Some(s), _) => s.into_owned(),
+                (None, Some(raw)) => raw.get().to_owned(),
+                (None, None) => String::new(),
+            };
+            if content.to_ascii_lowercase().contains("token") {
+                Inbound::TokenRejected(content)
+            } else {
+                Inbound::Refused(content)
+            }
+        }
+        other => Inbound::Skip(format!("unknown module {:?}", truncate(other, 40))),
+    }
+}
+
+/// True for Zoom's in-band token rejection texts, in any case.
+pub(crate) fn is_token_rejection(content: &str) -> bool {
+    let c = content.trim();
+    REJECTIONS.iter().any(|r| c.eq_ignore_ascii_case(r))
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+fn liberal_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    struct B;
+    impl<'de> Visitor<'de> for B {
+        type Value = Option<bool>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a boolean")
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(match v.trim() {
+                s if s.eq_ignore_ascii_case("false") => Some(false),
+                s if s.eq_ignore_ascii_case("true") => Some(true),
+                _ => None,
+            })
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v != 0))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v != 0))
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+            while m.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
+            while s.next_element::<de::IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+    }
+    d.deserialize_any(B)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_connection() {
+        assert!(matches!(
+            parse(r#"{"module":"build_connection","success":true,"content":"ok"}"#),
+            Inbound::Connected
+        ));
+        assert!(matches!(
+            parse(r#"{"module":"build_connection"}"#),
+            Inbound::Connected
+        ));
+        match parse(
+            r#"{"module":"build_connection","success":false,"content":"token is empty","header":{}}"#,
+        ) {
+            Inbound::TokenRejected(c) => assert_eq!(c, "token is empty"),
+            other => panic!("{other:?}"),
+        }
+        match parse(
+            r#"{"module":"build_connection","success":"false","content":"subscription not found"}"#,
+        ) {
+            Inbound::Refused(c) => assert_eq!(c, "subscription not found"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn heartbeat_ack() {
+        assert!(matches!(
+            parse(r#"{"module":"heartbeat","success":true,"content":"live","header":{}}"#),
+            Inbound::HeartbeatAck
+        ));
+    }
+
+    #[test]
+    fn events_double_encoded_or_object() {
+        let text = r#"{"module":"message","content":"{\"event\":\"meeting.started\",\"event_ts\":5,\"payload\":{\"object\":{\"id\":1}}}"}"#;
+        match parse(text) {
+            Inbound::Event(ev) => {
+                assert_eq!(ev.name(), "meeting.started");
+                assert_eq!(ev.payload(), r#"{"object":{"id":1}}"#);
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(r#"{"content":{"event":"x","payload":{}},"module":"message","success":true}"#) {
+            Inbound::Event(ev) => assert_eq!(ev.json(), r#"{"event":"x","payload":{}}"#),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn token_rejection_anywhere_any_case() {
+        for t in [
+            r#"{"module":"message","content":"Invalid Token"}"#,
+            r#"{"module":"heartbeat","success":false,"content":"TOKEN IS INVALID"}"#,
+            r#"{"module":"whatever","content":" invalid token "}"#,
+        ] {
+            assert!(matches!(parse(t), Inbound::TokenRejected(_)), "{t}");
+        }
+    }
+
+    #[test]
+    fn garbage_is_skipped() {
+        for t in [
+            "",
+            "not json",
+            "[1,2]",
+            r#"{"module":"message"}"#,
+            r#"{"module":"message","content":"not json"}"#,
+            r#"{"module":"message","content":"{\"no_event\":1}"}"#,
+            r#"{"module":"message","content":42}"#,
+            r#"{"module":"surprise","content":"x"}"#,
+            r#"{"module":1}"#,
+            r#"{"module":"message","content":"\ud800"}"#,
+        ] {
+            assert!(matches!(parse(t), Inbound::Skip(_)), "{t}");
+        }
+    }
+}
