@@ -55,7 +55,10 @@ impl Credentials {
     }
 
     /// Credentials of a general app (`client_credentials` grant).
-    pub fn client_credentials(client_id: impl Into<String>, client_secret: impl Into<Secret>) -> Self {
+    pub fn client_credentials(
+        client_id: impl Into<String>,
+        client_secret: impl Into<Secret>,
+    ) -> Self {
         Self::new(Grant::ClientCredentials, client_id, client_secret)
     }
 
@@ -156,7 +159,12 @@ mod tests {
             ("ZOOM_CLIENT_SECRET", "sec"),
         ]))
         .unwrap();
-        assert_eq!(c.grant(), &Grant::AccountCredentials { account_id: "acc".into() });
+        assert_eq!(
+            c.grant(),
+            &Grant::AccountCredentials {
+                account_id: "acc".into()
+            }
+        );
         let c = Credentials::from_lookup(env(&[
             ("ZOOM_ACCOUNT_ID", ""),
             ("ZOOM_CLIENT_ID", "cid"),
@@ -171,8 +179,9 @@ mod tests {
     fn missing_key_is_named() {
         let e = Credentials::from_lookup(env(&[("ZOOM_CLIENT_ID", "cid")])).unwrap_err();
         assert!(e.to_string().contains("ZOOM_CLIENT_SECRET"), "{e}");
-        let e = Credentials::from_lookup(env(&[("ZOOM_CLIENT_ID", " "), ("ZOOM_CLIENT_SECRET", "s")]))
-            .unwrap_err();
+        let e =
+            Credentials::from_lookup(env(&[("ZOOM_CLIENT_ID", " "), ("ZOOM_CLIENT_SECRET", "s")]))
+                .unwrap_err();
         assert!(e.to_string().contains("ZOOM_CLIENT_ID"), "{e}");
     }
 
@@ -180,7 +189,10 @@ mod tests {
     fn token_url_must_be_https_unless_loopback() {
         let c = Credentials::client_credentials("id", "sec");
         assert!(c.clone().with_token_url("http://127.0.0.1:1/t").is_ok());
-        let e = c.with_token_url("http://example.com/t").unwrap_err().to_string();
+        let e = c
+            .with_token_url("http://example.com/t")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("loopback"), "{e}");
     }
 

@@ -120,7 +120,10 @@ mod tests {
         assert_eq!(e.path_and_query, "/oauth/token");
         assert_eq!(e.host_header(), "zoom.us");
         let e = p("http://127.0.0.1:8080").unwrap();
-        assert_eq!((e.secure, e.port, e.path_and_query.as_str()), (false, 8080, "/"));
+        assert_eq!(
+            (e.secure, e.port, e.path_and_query.as_str()),
+            (false, 8080, "/")
+        );
         assert_eq!(e.host_header(), "127.0.0.1:8080");
         let e = p("http://[::1]:9/x?y=1").unwrap();
         assert_eq!((e.host.as_str(), e.port), ("::1", 9));

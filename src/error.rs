@@ -408,8 +408,14 @@ mod tests {
             reason: "Invalid client_id or client_secret".into(),
         };
         let s = e.to_string();
-        assert!(s.starts_with("Zoom rejected the client credentials (invalid_client"), "{s}");
-        assert!(s.contains("check ZOOM_CLIENT_ID and ZOOM_CLIENT_SECRET"), "{s}");
+        assert!(
+            s.starts_with("Zoom rejected the client credentials (invalid_client"),
+            "{s}"
+        );
+        assert!(
+            s.contains("check ZOOM_CLIENT_ID and ZOOM_CLIENT_SECRET"),
+            "{s}"
+        );
         assert!(!e.is_transient());
     }
 

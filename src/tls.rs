@@ -63,7 +63,9 @@ impl TlsConfig {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         for cert in extra {
             roots.add(cert.clone()).map_err(|e| {
-                Error::Config(format!("extra TLS root is not a usable CA certificate: {e}"))
+                Error::Config(format!(
+                    "extra TLS root is not a usable CA certificate: {e}"
+                ))
             })?;
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -113,6 +115,9 @@ mod tests {
     #[test]
     fn pem_without_certificates_is_an_error() {
         let e = TlsConfig::with_extra_roots_pem(b"hello").unwrap_err();
-        assert!(e.to_string().contains("no -----BEGIN CERTIFICATE-----"), "{e}");
+        assert!(
+            e.to_string().contains("no -----BEGIN CERTIFICATE-----"),
+            "{e}"
+        );
     }
 }
