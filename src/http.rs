@@ -1,0 +1,455 @@
+//! The crate's one way to make HTTP requests (token endpoint, REST API):
+//! a ureq agent wired to our own rustls configuration, plus the helpers every
+//! caller needs (error mapping, a size-capped body read, `Retry-After`).
+//!
+//! # The agent
+//!
+//! [`agent`] builds a ureq 3 agent whose TLS is **our** [`TlsConfig`]: a
+//! connector chained after ureq's `TcpConnector` wraps the socket in rustls
+//! with the `Arc<ClientConfig>` the WebSocket also uses, so extra roots from
+//! `TlsConfig::with_extra_roots_pem` *add* to the webpki defaults, and the
+//! ring provider is used explicitly (ureq's own `RustlsConnector` would fall
+//! back on the process-wide provider and can only replace the root bundle).
+//!
+//! Settings, and why:
+//! - `timeout_connect` and `timeout_global` from [`HttpTimeouts`] (ureq has
+//!   no timeouts by default).
+//! - `http_status_as_error(false)`: 4xx/5xx come back as responses, so that
+//!   Zoom's error JSON can be read and classified.
+//! - No proxy, not even from `HTTPS_PROXY`/`ALL_PROXY`: the WebSocket
+//!   connection does not go through one either, and credentials should not be
+//!   sent through a proxy the application never configured for this crate.
+//!   (ureq's default would read proxies from the environment.)
+//! - No redirects: Zoom's token endpoint and REST API do not redirect, and a
+//!   request carrying credentials should not follow one. A 3xx comes back as
+//!   a response and is reported as an unexpected status.
+//!
+//! # Logging
+//!
+//! ureq's DEBUG log shows method, URL without query, and an allow-list of
+//! headers (never `Authorization`). Its TRACE level, and that of
+//! `ureq_proto`, hex-dumps the raw wire bytes, which include the
+//! `Authorization` header and response bodies with access tokens: keep the
+//! targets `ureq` and `ureq_proto` below TRACE in production.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use ureq::http::{HeaderMap, Response};
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, TcpConnector,
+    Transport, TransportAdapter,
+};
+use ureq::{Agent, Body};
+
+use crate::error::Error;
+use crate::oauth::HttpTimeouts;
+use crate::tls::TlsConfig;
+
+/// Default cap on a response body read with [`read_body`]: 1 MiB. Token and
+/// error answers are a few hundred bytes; REST answers are paged.
+pub(crate) const MAX_BODY: u64 = 1 << 20;
+
+/// The longest `Retry-After` [`retry_after`] reports: one hour. A server
+/// asking for more gets an hour: long enough to respect any real rate
+/// limit, short enough that a typo or a hostile server cannot park a client
+/// for days.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// Builds the ureq agent for every HTTP request of the crate: our rustls
+/// configuration, the given timeouts, no status-as-error, no proxy, no
+/// redirects. See the module docs.
+pub(crate) fn agent(tls: &TlsConfig, timeouts: &HttpTimeouts) -> Agent {
+    let config = Agent::config_builder()
+        .timeout_connect(Some(timeouts.connect))
+        .timeout_global(Some(timeouts.overall))
+        .http_status_as_error(false)
+        .proxy(None)
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .user_agent(concat!("zoom-ws/", env!("CARGO_PKG_VERSION")))
+        .build();
+    let connector = ().chain(TcpConnector::default()).chain(RustlsOwnConfig {
+        config: tls.rustls_config(),
+    });
+    Agent::with_parts(config, connector, DefaultResolver::default())
+}
+
+/// What a request talks to, for error messages: only a description and the
+/// host (never the path, the query string or credentials).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Target<'a> {
+    /// "the token endpoint", "the Zoom API".
+    pub what: &'a str,
+    /// `host` or `host:port`.
+    pub host: &'a str,
+    /// The timeouts in force, named in timeout errors.
+    pub timeouts: HttpTimeouts,
+}
+
+impl Target<'_> {
+    fn context(&self, verb: &str) -> String {
+        format!("{verb} {} at {}", self.what, self.host)
+    }
+}
+
+/// Maps a ureq error to the crate's error, with a context naming the target.
+pub(crate) fn map_error(e: ureq::Error, target: &Target<'_>) -> Error {
+    let connecting = target.context("connecting to");
+    let calling = target.context("calling");
+    match e {
+        ureq::Error::Timeout(t) => {
+            let (ctx, detail) = match t {
+                ureq::Timeout::Connect | ureq::Timeout::Resolve => (
+                    connecting,
+                    format!(
+                        "timed out after {:?} (connect timeout)",
+                        target.timeouts.connect
+                    ),
+                ),
+                ureq::Timeout::Global | ureq::Timeout::PerCall => (
+                    calling,
+                    format!(
+                        "no complete answer within {:?} (overall timeout)",
+                        target.timeouts.overall
+                    ),
+                ),
+                other => (calling, format!("{other} timeout expired")),
+            };
+            Error::network(ctx, io::Error::new(io::ErrorKind::TimedOut, detail))
+        }
+        ureq::Error::Rustls(e) => Error::Tls {
+            context: connecting,
+            source: Box::new(e),
+        },
+        ureq::Error::Tls(why) => Error::Tls {
+            context: connecting,
+            source: why.into(),
+        },
+        ureq::Error::Io(e) => match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            Some(tls) => Error::Tls {
+                context: connecting,
+                source: Box::new(tls.clone()),
+            },
+            None => {
+                let ctx = if is_connect_failure(e.kind()) {
+                    connecting
+                } else {
+                    calling
+                };
+                Error::network(ctx, e)
+            }
+        },
+        ureq::Error::HostNotFound => Error::network(
+            connecting,
+            io::Error::new(io::ErrorKind::NotFound, "host not found (DNS)"),
+        ),
+        ureq::Error::ConnectionFailed => Error::network(
+            connecting,
+            io::Error::new(io::ErrorKind::ConnectionRefused, "connection failed"),
+        ),
+        ureq::Error::Protocol(e) => Error::invalid(
+            target.context("reading the answer of"),
+            format!("not valid HTTP/1.1: {e}"),
+        ),
+        ureq::Error::LargeResponseHeader(size, max) => Error::invalid(
+            target.context("reading the answer of"),
+            format!("response header of {size} bytes exceeds {max}"),
+        ),
+        ureq::Error::BodyExceedsLimit(max) => Error::invalid(
+            target.context("reading the answer of"),
+            format!("body larger than {max} bytes"),
+        ),
+        ureq::Error::StatusCode(status) => Error::Http {
+            status,
+            code: None,
+            message: String::new(),
+            retry_after: None,
+        },
+        // Never includes the URL itself: it may carry a query string.
+        ureq::Error::BadUri(_) => Error::Config(format!("the URL of {} is not valid", target.what)),
+        ureq::Error::Http(e) => {
+            Error::Config(format!("building the request to {}: {e}", target.what))
+        }
+        ureq::Error::TooManyRedirects | ureq::Error::RedirectFailed => {
+            Error::invalid(target.context("calling"), "unexpected redirect".to_owned())
+        }
+        other => Error::network(calling, io::Error::other(other.to_string())),
+    }
+}
+
+fn is_connect_failure(kind: io::ErrorKind) -> bool {
+    matches!(
+        kind,
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::AddrNotAvailable
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+            | io::ErrorKind::NotConnected
+    )
+}
+
+/// Reads the whole body, refusing more than `limit` bytes (a hostile or
+/// broken server cannot make us allocate without bound).
+pub(crate) fn read_body(
+    response: &mut Response<Body>,
+    limit: u64,
+    target: &Target<'_>,
+) -> Result<Vec<u8>, Error> {
+    response
+        .body_mut()
+        .with_config()
+        .limit(limit)
+        .read_to_vec()
+        .map_err(|e| match e {
+            ureq::Error::Io(io) if !is_connect_failure(io.kind()) => {
+                Error::network(target.context("reading the answer of"), io)
+            }
+            other => map_error(other, target),
+        })
+}
+
+/// The `Retry-After` of a response, if it is delta-seconds. An HTTP date is
+/// treated as absent (no clock to compare it with that we trust more than
+/// our own backoff). Capped at [`MAX_RETRY_AFTER`].
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after)
+}
+
+/// Parses a `Retry-After` value: delta-seconds only (`"120"`). Anything
+/// else, including an HTTP date, is `None`. Capped at [`MAX_RETRY_AFTER`].
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+    let v = value.trim();
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // All digits: a parse failure can only be an overflow.
+    let secs = v.parse::<u64>().unwrap_or(u64::MAX);
+    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
+}
+
+/// A short, printable summary of a body for an error message: at most `max`
+/// characters of its first line, control characters replaced, every
+/// `secrets` entry scrubbed. Call sites decide whether a body may be quoted
+/// at all (a success body may hold a token).
+pub(crate) fn body_summary(body: &[u8], max: usize, secrets: &[&str]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut text = text.trim().to_owned();
+    for s in secrets {
+        text = crate::secret::scrub(&text, s);
+    }
+    let first_line = text.lines().next().unwrap_or("");
+    let mut out: String = first_line
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if first_line.chars().count() > max || text.lines().nth(1).is_some() {
+        out.push_str("...");
+    }
+    out
+}
+
+/// ureq connector: wraps the chained TCP transport in rustls with our own
+/// `ClientConfig` when the URL is `https`. Plain `http` passes through
+/// (the endpoints only allow it for loopback hosts).
+struct RustlsOwnConfig {
+    config: Arc<ClientConfig>,
+}
+
+impl std::fmt::Debug for RustlsOwnConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RustlsOwnConfig").finish_non_exhaustive()
+    }
+}
+
+impl<In: Transport> Connector<In> for RustlsOwnConfig {
+    type Out = Either<In, RustlsTransport>;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        let Some(transport) = chained else {
+            // Nothing to wrap: TcpConnector comes first, so this means no
+            // connection was made. ureq reports it.
+            return Ok(None);
+        };
+        if !details.needs_tls() || transport.is_tls() {
+            return Ok(Some(Either::A(transport)));
+        }
+        let host = details
+            .uri
+            .host()
+            .ok_or(ureq::Error::Tls("no host name in the URL for TLS"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let name = ServerName::try_from(host.to_owned())
+            .map_err(|_| ureq::Error::Tls("the host is not a valid TLS server name"))?;
+        let mut conn = ClientConnection::new(self.config.clone(), name)?;
+        let mut sock = TransportAdapter::new(transport.boxed(), details.current_time.clone());
+        sock.set_timeout(details.timeout);
+        conn.complete_io(&mut sock).map_err(io_to_ureq)?;
+        let buffers = LazyBuffers::new(
+            details.config.input_buffer_size(),
+            details.config.output_buffer_size(),
+        );
+        Ok(Some(Either::B(RustlsTransport {
+            buffers,
+            stream: StreamOwned::new(conn, sock),
+        })))
+    }
+}
+
+/// Keeps a rustls error (bad certificate, handshake) recognisable, instead of
+/// an opaque `io::Error`.
+fn io_to_ureq(e: io::Error) -> ureq::Error {
+    if e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) {
+        if let Some(inner) = e.into_inner() {
+            if let Ok(tls) = inner.downcast::<rustls::Error>() {
+                return ureq::Error::Rustls(*tls);
+            }
+        }
+        return ureq::Error::Tls("TLS error");
+    }
+    ureq::Error::from(e)
+}
+
+/// A rustls stream over the chained transport.
+struct RustlsTransport {
+    buffers: LazyBuffers,
+    stream: StreamOwned<ClientConnection, TransportAdapter>,
+}
+
+impl std::fmt::Debug for RustlsTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RustlsTransport")
+            .field("chained", &self.stream.sock.inner())
+            .finish()
+    }
+}
+
+impl Transport for RustlsTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        &mut self.buffers
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.stream.get_mut().set_timeout(timeout);
+        let output = &self.buffers.output()[..amount];
+        io::Write::write_all(&mut self.stream, output).map_err(io_to_ureq)
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.stream.get_mut().set_timeout(timeout);
+        let input = self.buffers.input_append_buf();
+        let amount = io::Read::read(&mut self.stream, input).map_err(io_to_ureq)?;
+        self.buffers.input_appended(amount);
+        Ok(amount > 0)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.stream.get_mut().get_mut().is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        true
+    }
+}
+
+/// `Authorization: Basic base64(user:password)`. The result holds the
+/// password: never log it.
+pub(crate) fn basic_auth(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let raw = format!("{user}:{password}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw.as_bytes())
+    )
+}
+
+/// `application/x-www-form-urlencoded` body from key-value pairs.
+pub(crate) fn form_encode(pairs: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        form_encode_into(&mut out, k);
+        out.push('=');
+        form_encode_into(&mut out, v);
+    }
+    out
+}
+
+fn form_encode_into(out: &mut String, s: &str) {
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                out.push('%');
+                out.push(HEX[(b >> 4) as usize] as char);
+                out.push(HEX[(b & 15) as usize] as char);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_delta_seconds_only() {
+        assert_eq!(parse_retry_after("1"), Some(Duration::from_secs(1)));
+        assert_eq!(parse_retry_after(" 120 "), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after("0"), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after("-1"), None);
+        assert_eq!(parse_retry_after("1.5"), None);
+        assert_eq!(parse_retry_after(""), None);
+        assert_eq!(
+            parse_retry_after("99999999999999999999999"),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(parse_retry_after("86400"), Some(MAX_RETRY_AFTER));
+    }
+
+    #[test]
+    fn form_encoding() {
+        assert_eq!(
+            form_encode(&[
+                ("grant_type", "account_credentials"),
+                ("account_id", "a b&c=d/é")
+            ]),
+            "grant_type=account_credentials&account_id=a+b%26c%3Dd%2F%C3%A9"
+        );
+    }
+
+    #[test]
+    fn basic_auth_header() {
+        // RFC 7617's example.
+        assert_eq!(
+            basic_auth("Aladdin", "open sesame"),
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+    }
+
+    #[test]
+    fn summary_is_short_scrubbed_and_printable() {
+        let s = body_summary(b"<html>\x07bad sec-ret here\nmore", 20, &["sec-ret"]);
+        assert_eq!(s, "<html> bad *** here...");
+        assert_eq!(body_summary(b"  ok  ", 20, &[]), "ok");
+    }
+}
