@@ -1,4 +1,65 @@
-//! zoom-ws: Zoom's real-time events over Zoom WebSockets, for plain blocking Rust.
+//! Zoom's real-time events over Zoom WebSockets, for plain blocking Rust.
+//!
+//! No async runtime: one thread owns the socket and keeps Zoom's heartbeat,
+//! a second refreshes the OAuth token before it expires, and events reach you
+//! on a [crossbeam channel](crossbeam_channel::Receiver).
+//!
+//! ```no_run
+//! let client = zoom_ws::Client::builder()
+//!     .credentials(zoom_ws::Credentials::from_env()?) // ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID, ZOOM_CLIENT_SECRET
+//!     .subscription_id(std::env::var("ZOOM_SUBSCRIPTION_ID").unwrap_or_default())
+//!     .connect()?;
+//! for ev in client.events() {
+//!     println!("{} {}", ev.name(), ev.payload());
+//! }
+//! # Ok::<_, zoom_ws::Error>(())
+//! ```
+//!
+//! # Events
+//!
+//! An [`Event`] keeps the complete JSON Zoom sent; its name, `event_ts` and
+//! the raw `payload` are at hand without further parsing, and
+//! [`Event::typed`] parses the common events into the structs of [`typed`].
+//! Webhook deliveries parse into the same type ([`webhook`]).
+//!
+//! # Connection state and gaps
+//!
+//! Zoom does not re-send events that happen while no connection is open.
+//! [`Client::states`] reports every [`StateChange`] with timestamps; a
+//! [`StateChange::Reconnected`] carries the gap to backfill over the REST API.
+//!
+//! # Errors
+//!
+//! One [`Error`] enum. Fatal errors (bad credentials, a refused
+//! subscription) make [`ClientBuilder::connect`] fail at once, or end the
+//! event iterator; [`Client::close`] then returns the error. Transient ones
+//! (network, 5xx, 429) are retried with exponential backoff and full jitter.
+//! No error, `Debug` output or log line contains a client secret or an
+//! access token ([`Secret`]).
+//!
+//! # TLS
+//!
+//! rustls with the `ring` provider, passed explicitly (never the process
+//! default), and the Mozilla roots. [`ClientBuilder::extra_root_pem`] adds
+//! roots (a proxy's CA, a test CA) to the defaults.
+//!
+//! # Logging
+//!
+//! Through the [`log`] facade; the crate never prints. ERROR: the stream
+//! stopped on a fatal error. WARN: a lost connection, a skipped frame, a
+//! failed token refresh. INFO: connected, reconnected with the gap. DEBUG and
+//! TRACE: token refreshes, heartbeats. The crate keeps tokens out of its own
+//! logs at every level, and does its own WebSocket upgrade so that
+//! tungstenite never sees (and logs) the token-bearing URL. One caveat:
+//! ureq, at TRACE, hex-dumps the raw bytes of the token request and
+//! response (target `ureq_proto`); keep that target below TRACE in
+//! production.
+//!
+//! # Testing without Zoom
+//!
+//! The cargo feature `mock` adds `zoom_ws::mock`, a local Zoom emulator
+//! (token endpoint and WebSocket endpoint, plain and TLS) with fault
+//! injection, for your own tests.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
