@@ -368,12 +368,16 @@ fn malformed(why: &str) -> JwtError {
     JwtError::Malformed(why.to_owned())
 }
 
-/// Decodes one base64url part (no padding) into a JSON object.
-fn json_part(part: &str, what: &str) -> Result<Map<String, Value>, JwtError> {
-    let bytes = URL_SAFE_NO_PAD
+/// Decodes one base64url part (no padding).
+fn base64_part(part: &str, what: &str) -> Result<Vec<u8>, JwtError> {
+    URL_SAFE_NO_PAD
         .decode(part)
-        .map_err(|_| JwtError::Malformed(format!("{what} is not base64url without padding")))?;
-    match serde_json::from_slice(&bytes) {
+        .map_err(|_| JwtError::Malformed(format!("{what} is not base64url without padding")))
+}
+
+/// Parses a decoded part as a JSON object.
+fn json_object(bytes: &[u8], what: &str) -> Result<Map<String, Value>, JwtError> {
+    match serde_json::from_slice(bytes) {
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(JwtError::Malformed(format!("{what} is not a JSON object"))),
     }
@@ -383,7 +387,8 @@ fn json_part(part: &str, what: &str) -> Result<Map<String, Value>, JwtError> {
 ///
 /// In this order:
 /// 1. three base64url parts (no padding) separated by dots, the header a JSON
-///    object, else [`JwtError::Malformed`];
+///    object, else [`JwtError::Malformed`] (the payload's JSON is only read
+///    once the signature is known to be good);
 /// 2. the header's `alg` is `HS256`, else [`JwtError::Algorithm`] (`none`
 ///    and every other algorithm are refused; a header with `crit` is
 ///    [`JwtError::Malformed`]);
@@ -434,7 +439,10 @@ fn decode_jwt(
         return Err(malformed("not three dot-separated parts"));
     };
 
-    let header_json = json_part(header, "header")?;
+    let header_json = json_object(&base64_part(header, "header")?, "header")?;
+    let payload_bytes = base64_part(payload, "payload")?;
+    let tag = base64_part(signature, "signature")?;
+
     match header_json.get("alg") {
         Some(Value::String(alg)) if alg == "HS256" => {}
         Some(Value::String(alg)) => return Err(JwtError::Algorithm(shorten(alg))),
@@ -445,15 +453,12 @@ fn decode_jwt(
         return Err(malformed("header has crit extensions, none are supported"));
     }
 
-    let tag = URL_SAFE_NO_PAD
-        .decode(signature)
-        .map_err(|_| malformed("signature is not base64url without padding"))?;
     let signed = &token[..header.len() + 1 + payload.len()];
     if !hmac::verify(secret.expose().as_bytes(), &[signed.as_bytes()], &tag) {
         return Err(JwtError::Signature);
     }
 
-    let claims = json_part(payload, "payload")?;
+    let claims = json_object(&payload_bytes, "payload")?;
     let exp = match claims.get("exp") {
         Some(Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
             (Some(i), _) => i,
