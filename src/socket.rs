@@ -269,15 +269,13 @@ impl Thread {
         let mut attempt: u32 = 0;
         // Set while disconnected: when the old connection was last alive.
         let mut down_since: Option<SystemTime> = None;
-        // The generation of a token Zoom refused: never connect with it again.
-        let mut refused_generation = 0u64;
         loop {
             if self.shared.stopping() {
                 return Ok(());
             }
-            let outcome = self
-                .token(refused_generation)
-                .and_then(|token| self.connect(&token).map(|ws| (ws, token)));
+            let token = self.token();
+            let attempted = token.as_ref().ok().cloned();
+            let outcome = token.and_then(|token| self.connect(&token).map(|ws| (ws, token)));
             match outcome {
                 Ok((ws, token)) => {
                     let at = SystemTime::now();
@@ -318,7 +316,6 @@ impl Thread {
                         } => {
                             log::warn!("zoom-ws: connection lost: {reason}");
                             if token_rejected {
-                                refused_generation = token.generation();
                                 self.tokens.force_refresh(&token);
                             }
                             if lived >= self.settings.healthy_after {
@@ -340,9 +337,8 @@ impl Thread {
                         return Err(fatal);
                     }
                     if let Error::TokenRejected { .. } | Error::Upgrade { status: 401 | 403 } = e {
-                        if let Some(token) = self.tokens.current() {
-                            refused_generation = refused_generation.max(token.generation());
-                            self.tokens.force_refresh(&token);
+                        if let Some(token) = &attempted {
+                            self.tokens.force_refresh(token);
                         }
                     }
                     if ready.is_some() {
@@ -383,30 +379,20 @@ impl Thread {
         }
     }
 
-    /// A valid token that Zoom has not refused, waiting for the refresh
-    /// thread if there is none (bounded by the connect timeout).
-    fn token(&self, refused_generation: u64) -> Result<AccessToken> {
+    /// A valid token that Zoom has not refused (the token source no
+    /// longer hands out a token reported with `force_refresh`), waiting for
+    /// the refresh thread if there is none, up to the connect timeout.
+    fn token(&self) -> Result<AccessToken> {
         let deadline = Instant::now() + self.settings.connect_timeout;
         loop {
-            if let Some(t) = self.tokens.current() {
-                if t.generation() > refused_generation {
-                    return Ok(t);
-                }
-            }
             if self.shared.stopping() {
                 return Err(Error::Closed);
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(Error::network(
-                    "waiting for an access token",
-                    io::Error::new(io::ErrorKind::TimedOut, "no new token in time"),
-                ));
-            }
-            // Short slices: the stop flag is checked between them.
+            // Short slices, so that a stop request is seen between them.
             match self.tokens.wait(left.min(Duration::from_millis(100))) {
-                Ok(_) => {}
-                Err(e) if !e.is_transient() => return Err(e),
+                Ok(token) => return Ok(token),
+                Err(e) if !e.is_transient() || left.is_zero() => return Err(e),
                 Err(_) => {}
             }
         }
