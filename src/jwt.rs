@@ -195,8 +195,9 @@ impl Role {
 /// (`iat + lifetime`). Defaults: [`Role::Participant`], `version` 1, lifetime
 /// [`DEFAULT_LIFETIME`] (one hour).
 ///
-/// Zoom documents limits on these fields (the session name's length, a
-/// lifetime between 30 minutes and 48 hours); they are not checked here.
+/// Zoom's Video SDK docs set limits on some fields (such as the session
+/// name's length and the lifetime); check them there: they are not checked
+/// here.
 /// `Debug` does not print the secret.
 ///
 /// ```
