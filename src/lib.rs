@@ -73,7 +73,10 @@ mod handshake;
 mod hmac;
 mod http;
 pub mod jwt;
+#[cfg(feature = "mock")]
+pub mod mock;
 mod oauth;
+pub mod rest;
 mod secret;
 mod socket;
 mod state;
