@@ -1,0 +1,406 @@
+//! The event stream against the built-in emulator, over real sockets.
+//!
+//! Every wait is bounded (the watchdog: a hung test fails within seconds
+//! rather than stalling CI), and tests synchronise on channels and on the
+//! emulator's observations, never on sleeps.
+
+use std::time::{Duration, Instant};
+
+use zoom_ws::mock::MockZoom;
+use zoom_ws::{Client, ClientBuilder, StateChange};
+
+/// Generous bound for anything that should happen "at once".
+const WAIT: Duration = Duration::from_secs(10);
+
+fn builder(zoom: &MockZoom) -> ClientBuilder {
+    Client::builder()
+        .credentials(zoom.credentials())
+        .url(zoom.ws_url())
+        .subscription_id(zoom.subscription_id())
+        .tls(zoom.tls_config())
+}
+
+fn event(seq: u64) -> String {
+    format!(
+        r#"{{"event":"meeting.participant_joined","event_ts":{seq},"payload":{{"account_id":"A","object":{{"id":{seq},"participant":{{"user_name":"p{seq}"}}}}}}}}"#
+    )
+}
+
+fn next_event(client: &Client) -> zoom_ws::Event {
+    client
+        .events()
+        .recv_timeout(WAIT)
+        .expect("an event within the watchdog")
+}
+
+#[test]
+fn happy_path_plain() {
+    let zoom = MockZoom::start().unwrap();
+    let client = builder(&zoom).connect().unwrap();
+    assert!(client.is_connected());
+    zoom.send_event_json(&event(1));
+    let ev = next_event(&client);
+    assert_eq!(ev.name(), "meeting.participant_joined");
+    assert_eq!(ev.timestamp_ms(), Some(1));
+    assert_eq!(ev.json(), event(1));
+    client.close().unwrap();
+    assert_eq!(zoom.wait_for_close_code(WAIT), Some(1000));
+}
+
+#[test]
+fn happy_path_tls() {
+    let zoom = MockZoom::builder().tls(true).start().unwrap();
+    let client = builder(&zoom).connect().unwrap();
+    zoom.send_event_json(&event(7));
+    assert_eq!(next_event(&client).timestamp_ms(), Some(7));
+    match client.states().recv_timeout(WAIT).unwrap() {
+        StateChange::Connected { .. } => {}
+        other => panic!("{other:?}"),
+    }
+    drop(client);
+    assert_eq!(zoom.wait_for_close_code(WAIT), Some(1000));
+}
+
+#[test]
+fn order_and_exactly_once_for_thousands_of_events() {
+    let zoom = MockZoom::start().unwrap();
+    let client = builder(&zoom).connect().unwrap();
+    let n = 5000u64;
+    let template = event(0).replace(r#""event_ts":0"#, r#""event_ts":{seq}"#);
+    zoom.send_events_bulk(&template, 0, n);
+    for seq in 0..n {
+        assert_eq!(next_event(&client).timestamp_ms(), Some(seq as i64));
+    }
+    // A heartbeat round trip after the burst: anything duplicated would be
+    // queued by now.
+    assert!(
+        client
+            .events()
+            .recv_timeout(Duration::from_millis(50))
+            .is_err(),
+        "no duplicates"
+    );
+    assert_eq!(client.delivered_events(), n);
+}
+
+/// Waits for the next state change that is not `Connected`.
+fn next_change(client: &Client) -> StateChange {
+    loop {
+        match client
+            .states()
+            .recv_timeout(WAIT)
+            .expect("a state change within the watchdog")
+        {
+            StateChange::Connected { .. } => continue,
+            other => return other,
+        }
+    }
+}
+
+fn expect_reconnect(zoom: &MockZoom, client: &Client, reason_part: &str) {
+    match next_change(client) {
+        StateChange::Disconnected { reason, .. } => {
+            assert!(
+                reason.contains(reason_part),
+                "{reason:?} should mention {reason_part:?}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    match next_change(client) {
+        StateChange::Reconnected {
+            gap,
+            down_since,
+            at,
+        } => {
+            assert!(down_since <= at);
+            assert!(gap < WAIT, "{gap:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(zoom.wait_for_live_connections(1, WAIT));
+    // Streaming continues on the new connection.
+    zoom.send_event_json(&event(42));
+    assert_eq!(next_event(client).timestamp_ms(), Some(42));
+}
+
+#[test]
+fn heartbeat_cadence() {
+    let zoom = MockZoom::start().unwrap();
+    let every = Duration::from_millis(100);
+    let client = builder(&zoom).heartbeat_interval(every).connect().unwrap();
+    assert!(zoom.wait_for_heartbeats(6, WAIT));
+    let beats = zoom.heartbeats();
+    for pair in beats.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        // Never early (beyond scheduling noise); a loaded machine may be late.
+        assert!(gap >= every - Duration::from_millis(10), "{gap:?}");
+        assert!(gap < every * 20, "{gap:?}");
+    }
+    // Heartbeats are acknowledged: the link stays the same.
+    assert_eq!(zoom.connection_count(), 1);
+    drop(client);
+}
+
+#[test]
+fn clean_server_close_reconnects_without_oauth() {
+    let zoom = MockZoom::start().unwrap();
+    let client = builder(&zoom).connect().unwrap();
+    assert_eq!(zoom.close_connections(1001, "going away"), 1);
+    expect_reconnect(&zoom, &client, "1001");
+    assert_eq!(
+        zoom.token_requests().len(),
+        1,
+        "the cached token was reused"
+    );
+    assert_eq!(client.reconnects(), 1);
+}
+
+#[test]
+fn abrupt_drop_reconnects() {
+    let zoom = MockZoom::builder().tls(true).start().unwrap();
+    let client = builder(&zoom).connect().unwrap();
+    assert_eq!(zoom.drop_connections(), 1);
+    expect_reconnect(&zoom, &client, "");
+    assert_eq!(zoom.token_requests().len(), 1);
+}
+
+#[test]
+fn silent_server_is_detected_and_replaced() {
+    let zoom = MockZoom::start().unwrap();
+    let client = builder(&zoom)
+        .heartbeat_interval(Duration::from_millis(100))
+        .dead_link_timeout(Duration::from_millis(200))
+        .connect()
+        .unwrap();
+    assert_eq!(zoom.go_silent(), 1);
+    expect_reconnect(&zoom, &client, "dead link");
+}
+
+#[test]
+fn in_band_token_rejection_brings_a_fresh_token() {
+    let zoom = MockZoom::start().unwrap();
+    let client = builder(&zoom).connect().unwrap();
+    assert_eq!(zoom.reject_token("message", "Invalid Token"), 1);
+    expect_reconnect(&zoom, &client, "rejected the access token");
+    let conns = zoom.connections();
+    let accepted: Vec<_> = conns
+        .iter()
+        .filter(|c| c.outcome == zoom_ws::mock::ConnectOutcome::Accepted)
+        .collect();
+    assert_eq!(accepted.len(), 2);
+    assert_ne!(
+        accepted[0].token, accepted[1].token,
+        "reconnected with a new token"
+    );
+    assert_eq!(zoom.token_requests().len(), 2);
+}
+
+#[test]
+fn refused_upgrade_401_is_a_token_problem() {
+    let zoom = MockZoom::start().unwrap();
+    let client = builder(&zoom).connect().unwrap();
+    zoom.refuse_upgrades(1, 401);
+    zoom.close_connections(1000, "");
+    assert!(zoom.wait_for_connections(2, WAIT));
+    assert!(
+        zoom.wait_for_token_requests(2, WAIT),
+        "a 401 upgrade forces a refresh"
+    );
+    zoom.send_event_json(&event(5));
+    assert_eq!(next_event(&client).timestamp_ms(), Some(5));
+}
+
+#[test]
+fn garbage_frames_are_survived_on_the_same_connection() {
+    let zoom = MockZoom::start().unwrap();
+    let client = builder(&zoom).connect().unwrap();
+    zoom.send_text("not json at all");
+    zoom.send_text("[1,2,3]");
+    zoom.send_text(r#"{"module":"surprise","content":"x"}"#);
+    zoom.send_text(r#"{"module":"message","content":"{\"no_event\":true}"}"#);
+    zoom.send_text(r#"{"module":"message","content":"{broken"}"#);
+    zoom.send_text(r#"{"module":"message","content":{"event":"as.object","payload":{}}}"#);
+    zoom.send_binary(&[0, 159, 146, 150]);
+    zoom.send_event_json(&event(9));
+    assert_eq!(next_event(&client).name(), "as.object");
+    assert_eq!(next_event(&client).timestamp_ms(), Some(9));
+    assert_eq!(zoom.connection_count(), 1, "no reconnect for bad frames");
+    assert!(client.is_connected());
+}
+
+#[test]
+fn oversize_frame_is_survived() {
+    let zoom = MockZoom::start().unwrap();
+    let client = builder(&zoom)
+        .max_message_size(64 * 1024)
+        .connect()
+        .unwrap();
+    let big = format!(
+        r#"{{"event":"big","payload":{{"s":"{}"}}}}"#,
+        "x".repeat(200 * 1024)
+    );
+    zoom.send_event_json(&big);
+    expect_reconnect(&zoom, &client, "");
+}
+
+#[test]
+fn close_sends_1000_and_joins_promptly() {
+    let zoom = MockZoom::builder().tls(true).start().unwrap();
+    let client = builder(&zoom).connect().unwrap();
+    let started = Instant::now();
+    client.close().unwrap();
+    // Joined: both threads are gone, and the close was not a heartbeat away.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(zoom.wait_for_close_code(WAIT), Some(1000));
+}
+
+#[test]
+fn closer_from_another_thread_ends_the_iterator() {
+    let zoom = MockZoom::start().unwrap();
+    let client = builder(&zoom).connect().unwrap();
+    let closer = client.closer();
+    zoom.send_event_json(&event(1));
+    let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let seen: Vec<_> = client.events().iter().collect();
+            done_tx.send(seen.len()).unwrap();
+        });
+        assert!(zoom.wait_for_live_connections(1, WAIT));
+        closer.close();
+        let seen = done_rx
+            .recv_timeout(WAIT)
+            .expect("the iterator ends after close");
+        assert!(seen <= 1);
+    });
+    client.close().unwrap();
+    assert_eq!(zoom.wait_for_close_code(WAIT), Some(1000));
+}
+
+/// Runs `f` on a thread and fails if it does not finish within the watchdog.
+fn within_watchdog(f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        f();
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(WAIT).expect("finished within the watchdog");
+}
+
+#[test]
+fn dropping_never_hangs() {
+    // While connected and idle, while the server is silent, and while
+    // waiting in backoff for a server that refuses upgrades.
+    let zoom = MockZoom::start().unwrap();
+    let idle = builder(&zoom).connect().unwrap();
+    within_watchdog(move || drop(idle));
+
+    let silent = builder(&zoom).connect().unwrap();
+    zoom.go_silent();
+    within_watchdog(move || drop(silent));
+
+    let zoom = MockZoom::start().unwrap();
+    let refused = builder(&zoom)
+        .backoff(zoom_ws::Backoff {
+            initial: Duration::from_secs(30),
+            max: Duration::from_secs(60),
+        })
+        .connect()
+        .unwrap();
+    zoom.refuse_upgrades(u32::MAX, 503);
+    zoom.drop_connections();
+    assert!(zoom.wait_for_connect_attempts(2, WAIT));
+    within_watchdog(move || drop(refused));
+}
+
+#[test]
+fn bad_credentials_fail_connect_fast() {
+    let zoom = MockZoom::start().unwrap();
+    let bad = zoom_ws::Credentials::account_credentials(
+        zoom.account_id(),
+        zoom.client_id(),
+        "wrong-secret",
+    )
+    .with_token_url(zoom.token_url())
+    .unwrap();
+    let started = Instant::now();
+    let err = builder(&zoom).credentials(bad).connect().unwrap_err();
+    assert!(matches!(err, zoom_ws::Error::Auth { .. }), "{err:?}");
+    assert!(err.to_string().contains("ZOOM_CLIENT_ID"), "{err}");
+    assert!(!err.to_string().contains("wrong-secret"));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        zoom.token_requests().len(),
+        1,
+        "no retries of bad credentials"
+    );
+    assert_eq!(zoom.connection_count(), 0);
+}
+
+#[test]
+fn unknown_subscription_fails_connect() {
+    let zoom = MockZoom::start().unwrap();
+    let err = builder(&zoom)
+        .subscription_id("not-mine")
+        .connect()
+        .unwrap_err();
+    assert!(matches!(err, zoom_ws::Error::Rejected { .. }), "{err:?}");
+}
+
+#[test]
+fn credentials_revoked_while_running_end_the_stream() {
+    let zoom = MockZoom::start().unwrap();
+    let client = builder(&zoom).connect().unwrap();
+    zoom.send_event_json(&event(1));
+    zoom.fail_token_requests(
+        u32::MAX,
+        zoom_ws::mock::TokenFailure::status(401)
+            .body(r#"{"reason":"Invalid client_id or client_secret","error":"invalid_client"}"#),
+    );
+    zoom.reject_token("message", "Token is invalid");
+    // The queued event is still delivered, then the iterator ends.
+    let seen: Vec<_> = client.events().iter().take(10).collect();
+    assert_eq!(seen.len(), 1);
+    let err = client.close().unwrap_err();
+    assert!(matches!(err, zoom_ws::Error::Auth { .. }), "{err:?}");
+}
+
+#[test]
+fn slow_consumer_with_a_bounded_channel_drops_and_counts() {
+    let zoom = MockZoom::start().unwrap();
+    let client = builder(&zoom)
+        .channel(zoom_ws::ChannelPolicy::DropNewest { capacity: 10 })
+        .heartbeat_interval(Duration::from_millis(50))
+        .connect()
+        .unwrap();
+    let template = event(0).replace(r#""event_ts":0"#, r#""event_ts":{seq}"#);
+    zoom.send_events_bulk(&template, 0, 100);
+    // Nobody reads: heartbeats go on regardless.
+    let beats = zoom.heartbeat_count();
+    assert!(zoom.wait_for_heartbeats(beats + 3, WAIT));
+    let deadline = Instant::now() + WAIT;
+    while client.delivered_events() + client.dropped_events() < 100 && Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    assert_eq!(client.dropped_events(), 90);
+    let first: Vec<_> = client
+        .events()
+        .try_iter()
+        .map(|e| e.timestamp_ms())
+        .collect();
+    assert_eq!(
+        first,
+        (0..10).map(Some).collect::<Vec<_>>(),
+        "the oldest are kept"
+    );
+    assert_eq!(zoom.connection_count(), 1);
+}
