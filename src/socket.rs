@@ -704,6 +704,22 @@ fn tls_error(e: Error) -> Error {
 
 fn ws_error(context: &str, e: tungstenite::Error) -> Error {
     match e {
+        tungstenite::Error::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof => Error::network(
+            context,
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server dropped the connection without a Close frame",
+            ),
+        ),
+        tungstenite::Error::Protocol(
+            tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+        ) => Error::network(
+            context,
+            io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "the server dropped the connection without a Close frame",
+            ),
+        ),
         tungstenite::Error::Io(io) => tls_error(Error::network(context, io)),
         tungstenite::Error::Capacity(c) => Error::WebSocket {
             detail: format!(

@@ -1,6 +1,8 @@
+#![allow(dead_code)] // each example uses part of it
 //! A tiny `log` backend for the examples: writes to stderr, level from
 //! RUST_LOG (`error`, `warn`, `info`, `debug`, `trace`, optionally per target
-//! as `zoom_ws=debug,warn`). Default: `info` for zoom_ws, `warn` for the rest.
+//! as `zoom_ws=debug,warn`). Default: `info` (or as the example says) for
+//! zoom_ws, `warn` for the rest.
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
@@ -41,10 +43,15 @@ impl Log for StderrLog {
 
 /// Installs the logger. Call once, first thing in `main`.
 pub fn init() {
+    init_with(LevelFilter::Info);
+}
+
+/// Like [`init`], with another default level for zoom_ws.
+pub fn init_with(zoom_ws_default: LevelFilter) {
     let spec = std::env::var("RUST_LOG").unwrap_or_default();
     let mut logger = StderrLog {
         default: LevelFilter::Warn,
-        targets: vec![("zoom_ws".into(), LevelFilter::Info)],
+        targets: vec![("zoom_ws".into(), zoom_ws_default)],
     };
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         match part.split_once('=') {
