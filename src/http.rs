@@ -40,6 +40,7 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use ureq::http::{HeaderMap, Response};
 use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::time::{Duration as UDuration, Instant as UInstant};
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, TcpConnector,
     Transport, TransportAdapter,
@@ -295,7 +296,13 @@ impl<In: Transport> Connector<In> for RustlsOwnConfig {
             .map_err(|_| ureq::Error::Tls("the host is not a valid TLS server name"))?;
         let mut conn = ClientConnection::new(self.config.clone(), name)?;
         let mut sock = TransportAdapter::new(transport.boxed(), details.current_time.clone());
-        sock.set_timeout(details.timeout);
+        // The connect budget was set when the TCP connect began: the
+        // handshake gets what is left of it.
+        sock.set_timeout(remaining(
+            details.timeout,
+            details.now,
+            (details.current_time)(),
+        ));
         conn.complete_io(&mut sock).map_err(io_to_ureq)?;
         let buffers = LazyBuffers::new(
             details.config.input_buffer_size(),
@@ -306,6 +313,17 @@ impl<In: Transport> Connector<In> for RustlsOwnConfig {
             stream: StreamOwned::new(conn, sock),
         })))
     }
+}
+
+/// What is left at `now` of a timeout set at `since`.
+fn remaining(mut timeout: NextTimeout, since: UInstant, now: UInstant) -> NextTimeout {
+    if let (UDuration::Exact(limit), UInstant::Exact(since), UInstant::Exact(now)) =
+        (timeout.after, since, now)
+    {
+        timeout.after =
+            UDuration::Exact(limit.saturating_sub(now.saturating_duration_since(since)));
+    }
+    timeout
 }
 
 /// Keeps a rustls error (bad certificate, handshake) recognisable, instead of

@@ -618,6 +618,19 @@ fn other_4xx_without_oauth_error_is_not_transient() {
 }
 
 #[test]
+fn redirects_are_not_followed() {
+    let server = Server::start(vec![
+        Reply::Respond(302, vec![("Location", "/elsewhere".into())], String::new()),
+        token_reply(1, 3600),
+    ]);
+    let err = fetch_token(&client_creds(&server), &fast_opts()).unwrap_err();
+    assert!(matches!(err, Error::Http { status: 302, .. }), "{err:?}");
+    assert!(!err.is_transient());
+    server.next_request();
+    assert!(server.requests.try_recv().is_err(), "followed the redirect");
+}
+
+#[test]
 fn server_error_is_retried() {
     let server = Server::start(vec![
         json(503, r#"{"reason":"try later"}"#),
