@@ -387,8 +387,7 @@ impl Api {
                 }
                 return Err(error);
             }
-            let retryable =
-                status == 429 || ((status >= 500 || status == 408) && idempotent);
+            let retryable = status == 429 || ((status >= 500 || status == 408) && idempotent);
             if !retryable || attempt >= inner.max_retries {
                 return Err(error);
             }
@@ -832,10 +831,10 @@ impl<T> Pages<T> {
                 return Err(Error::invalid(
                     context(),
                     format!(
-                        "the page has no {:?} array but total_records is {} (is the field name right?)",
-                        self.field,
-                        self.total_records.unwrap_or(0)
-                    ),
+                    "the page has no {:?} array but total_records is {} (is the field name right?)",
+                    self.field,
+                    self.total_records.unwrap_or(0)
+                ),
                 ))
             }
             Some(_) => {
@@ -1128,7 +1127,12 @@ mod tests {
             "{e}"
         );
 
-        let e = api_error(401, br#"{"code":"124","message":"bad tok-en"}"#, None, &["tok-en"]);
+        let e = api_error(
+            401,
+            br#"{"code":"124","message":"bad tok-en"}"#,
+            None,
+            &["tok-en"],
+        );
         assert_eq!(e.to_string(), "HTTP 401 (code 124): bad ***");
 
         let e = api_error(
@@ -1149,9 +1153,15 @@ mod tests {
     fn answers() {
         let m = Method::GET;
         assert_eq!(parse_answer::<Value>(b"", &m, "/x").unwrap(), Value::Null);
-        assert_eq!(parse_answer::<Value>(b" \r\n", &m, "/x").unwrap(), Value::Null);
+        assert_eq!(
+            parse_answer::<Value>(b" \r\n", &m, "/x").unwrap(),
+            Value::Null
+        );
         parse_answer::<()>(b"", &m, "/x").unwrap();
-        assert_eq!(parse_answer::<Value>(br#"{"a":1}"#, &m, "/x").unwrap()["a"], 1);
+        assert_eq!(
+            parse_answer::<Value>(br#"{"a":1}"#, &m, "/x").unwrap()["a"],
+            1
+        );
         let e = parse_answer::<Value>(b"<html>", &m, "/x").unwrap_err();
         assert!(matches!(e, Error::InvalidResponse { .. }), "{e:?}");
     }
