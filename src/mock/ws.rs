@@ -126,6 +126,11 @@ impl Conn {
     /// Writes pre-built frames, unless the connection is silent, closing or
     /// dead. True if they were written.
     pub(crate) fn send(&self, bytes: &[u8]) -> bool {
+        self.send_then(bytes, || ())
+    }
+
+    /// Like [`Conn::send`], and runs `then` before anyone else may write.
+    fn send_then(&self, bytes: &[u8], then: impl FnOnce()) -> bool {
         if self.silent.load(Ordering::SeqCst) || !self.is_open() {
             return false;
         }
@@ -135,7 +140,10 @@ impl Conn {
             return false;
         }
         match io.write_all(bytes) {
-            Ok(()) => true,
+            Ok(()) => {
+                then();
+                true
+            }
             Err(e) => {
                 drop(io);
                 log::debug!("zoom mock: connection {}: write failed: {e}", self.id);
@@ -333,22 +341,31 @@ pub(crate) fn serve(
         TokenCheck::Valid => ConnectOutcome::Accepted,
     };
     if outcome == ConnectOutcome::Accepted {
-        // The first frame, written before anyone else can reach the connection.
-        conn.send(&messages::build_connection_ok());
-        let replaced: Vec<Arc<Conn>> = shared.update(|s| {
-            let replaced = if s.one_per_subscription {
-                s.live
-                    .iter()
-                    .filter(|c| c.subscription_id == subscription_id && c.is_open())
-                    .cloned()
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            s.live.push(Arc::clone(&conn));
-            s.connections.push(info(outcome));
-            replaced
+        // build_connection is the first frame: the connection becomes
+        // reachable (live) while its write lock is still held, so an event
+        // sent by a test as soon as its client is connected cannot be lost
+        // nor overtake it. Lock order: connection, then state.
+        let mut replaced: Vec<Arc<Conn>> = Vec::new();
+        let sent = conn.send_then(&messages::build_connection_ok(), || {
+            replaced = shared.update(|s| {
+                let replaced = if s.one_per_subscription {
+                    s.live
+                        .iter()
+                        .filter(|c| c.subscription_id == subscription_id && c.is_open())
+                        .cloned()
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                s.live.push(Arc::clone(&conn));
+                s.connections.push(info(outcome));
+                replaced
+            });
         });
+        if !sent {
+            // The client left before its first frame.
+            shared.update(|s| s.connections.push(info(outcome)));
+        }
         log::info!("zoom mock: connection {id} accepted");
         // One connection per subscription: the old one is closed. Unverified
         // (third-party docs only), hence configurable; the close code is a guess.
