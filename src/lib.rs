@@ -96,3 +96,8 @@ pub use oauth::{
 pub use secret::Secret;
 pub use state::StateChange;
 pub use tls::TlsConfig;
+
+/// The examples in README.md, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
