@@ -524,8 +524,7 @@ fn clean_close_with_a_chosen_code() {
             Ok(_) => {}
         }
     }
-    assert!(zoom.wait_for_connect_attempts(1, WAIT));
-    assert!(zoom.wait_for_live_connections(0, WAIT));
+    assert!(zoom.wait_for_client_closes(1, WAIT));
     let closes = zoom.client_closes();
     assert_eq!(closes.len(), 1);
     assert!(closes[0].reply, "the client answered the server's Close");

@@ -651,6 +651,12 @@ impl MockZoom {
         self.shared.wait_until(timeout, |s| s.texts.len() >= n)
     }
 
+    /// Waits until at least `n` Close frames were received from clients in
+    /// total (answers to the emulator's included). False on timeout.
+    pub fn wait_for_client_closes(&self, n: usize, timeout: Duration) -> bool {
+        self.shared.wait_until(timeout, |s| s.closes.len() >= n)
+    }
+
     /// Waits until a client has started a closing handshake with a code (not
     /// answering one the emulator sent), and returns the latest such code.
     /// `None` on timeout.

@@ -126,11 +126,13 @@ impl Conn {
     /// Writes pre-built frames, unless the connection is silent, closing or
     /// dead. True if they were written.
     pub(crate) fn send(&self, bytes: &[u8]) -> bool {
-        self.send_then(bytes, || ())
+        self.send_after(|| (), bytes)
     }
 
-    /// Like [`Conn::send`], and runs `then` before anyone else may write.
-    fn send_then(&self, bytes: &[u8], then: impl FnOnce()) -> bool {
+    /// Like [`Conn::send`], running `first` under the write lock before
+    /// writing: whoever `first` makes the connection visible to cannot write
+    /// to it before `bytes` are out.
+    fn send_after(&self, first: impl FnOnce(), bytes: &[u8]) -> bool {
         if self.silent.load(Ordering::SeqCst) || !self.is_open() {
             return false;
         }
@@ -139,11 +141,9 @@ impl Conn {
         if !self.is_open() {
             return false;
         }
+        first();
         match io.write_all(bytes) {
-            Ok(()) => {
-                then();
-                true
-            }
+            Ok(()) => true,
             Err(e) => {
                 drop(io);
                 log::debug!("zoom mock: connection {}: write failed: {e}", self.id);
@@ -341,31 +341,31 @@ pub(crate) fn serve(
         TokenCheck::Valid => ConnectOutcome::Accepted,
     };
     if outcome == ConnectOutcome::Accepted {
-        // build_connection is the first frame: the connection becomes
-        // reachable (live) while its write lock is still held, so an event
-        // sent by a test as soon as its client is connected cannot be lost
-        // nor overtake it. Lock order: connection, then state.
+        // build_connection is the first frame. The connection becomes
+        // reachable (live) under its write lock, before that frame goes
+        // out: a test that sends an event as soon as its client saw
+        // build_connection reaches it, and nothing can overtake the frame.
+        // Lock order: connection, then state.
         let mut replaced: Vec<Arc<Conn>> = Vec::new();
-        let sent = conn.send_then(&messages::build_connection_ok(), || {
-            replaced = shared.update(|s| {
-                let replaced = if s.one_per_subscription {
-                    s.live
-                        .iter()
-                        .filter(|c| c.subscription_id == subscription_id && c.is_open())
-                        .cloned()
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                s.live.push(Arc::clone(&conn));
-                s.connections.push(info(outcome));
-                replaced
-            });
-        });
-        if !sent {
-            // The client left before its first frame.
-            shared.update(|s| s.connections.push(info(outcome)));
-        }
+        conn.send_after(
+            || {
+                replaced = shared.update(|s| {
+                    let replaced = if s.one_per_subscription {
+                        s.live
+                            .iter()
+                            .filter(|c| c.subscription_id == subscription_id && c.is_open())
+                            .cloned()
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    s.live.push(Arc::clone(&conn));
+                    s.connections.push(info(outcome));
+                    replaced
+                });
+            },
+            &messages::build_connection_ok(),
+        );
         log::info!("zoom mock: connection {id} accepted");
         // One connection per subscription: the old one is closed. Unverified
         // (third-party docs only), hence configurable; the close code is a guess.
@@ -381,10 +381,10 @@ pub(crate) fn serve(
             _ => super::INVALID_TOKEN,
         };
         log::info!("zoom mock: connection {id} refused: {content}");
+        shared.update(|s| s.connections.push(info(outcome)));
         conn.send(&messages::failure("build_connection", content));
         // "The server then closes" [FORUM 69974]; how is unverified.
         conn.close(1000, "");
-        shared.update(|s| s.connections.push(info(outcome)));
     }
 
     let mut frames = FrameReader::new(MAX_CLIENT_MESSAGE);
