@@ -129,14 +129,19 @@ fn heartbeat_cadence() {
     let zoom = MockZoom::start().unwrap();
     let every = Duration::from_millis(100);
     let client = builder(&zoom).heartbeat_interval(every).connect().unwrap();
-    assert!(zoom.wait_for_heartbeats(6, WAIT));
+    assert!(zoom.wait_for_heartbeats(9, WAIT));
     let beats = zoom.heartbeats();
+    // Times are taken where the emulator receives them, so single gaps
+    // carry both sides' scheduling noise on a loaded machine (tens of ms):
+    // bound each from above only, and the mean from below (not early, no
+    // bursts). The exact cadence is measured by the benchmark, not here.
     for pair in beats.windows(2) {
         let gap = pair[1].at - pair[0].at;
-        // Never early (beyond scheduling noise); a loaded machine may be late.
-        assert!(gap >= every - Duration::from_millis(10), "{gap:?}");
         assert!(gap < every * 20, "{gap:?}");
     }
+    let intervals = (beats.len() - 1) as u32;
+    let mean = (beats[beats.len() - 1].at - beats[0].at) / intervals;
+    assert!(mean >= every * 3 / 4, "mean {mean:?} of {intervals} intervals");
     // Heartbeats are acknowledged: the link stays the same.
     assert_eq!(zoom.connection_count(), 1);
     drop(client);
