@@ -35,9 +35,9 @@ use crate::state::StateChange;
 use crate::tls::TlsConfig;
 use crate::wire::{self, Inbound};
 
-/// How far a read may overshoot a deadline before the read timeout is set
-/// again. Re-arming costs a syscall; this keeps it to a few per second under
-/// load while heartbeats stay on time to within a few milliseconds.
+/// How far past the end of its wake window a read may still block before
+/// the read timeout is set again. Re-arming costs a syscall; this keeps it
+/// rare under load.
 const SLACK: Duration = Duration::from_millis(5);
 
 /// What the socket thread needs to know. Built and checked by the client builder.
@@ -113,31 +113,41 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The TCP socket under the WebSocket (and under TLS), with the read
-/// timeout driven by a deadline and the stop-aware end of file.
+/// timeout driven by a wake window and the stop-aware end of file.
+///
+/// Linux rounds a socket timeout up to its timer wheel's granularity, which
+/// for long timeouts is up to 1/8 of the timeout (a 30 s timeout can fire
+/// 2 s late). So a timeout is aimed at 15/16 of the time left before the
+/// window's end, and any wake-up inside the window counts: the heartbeat
+/// goes out on time, with one wake-up, instead of late.
 struct Tcp {
     sock: TcpStream,
     shared: Arc<Shared>,
-    deadline: Option<Instant>,
+    /// Wake no earlier than `.0` and no later than `.1`.
+    window: Option<(Instant, Instant)>,
     /// The read timeout currently set on the socket.
     timeout: Option<Duration>,
 }
 
 impl Tcp {
     fn arm(&mut self) -> io::Result<()> {
-        let Some(deadline) = self.deadline else {
+        let Some((earliest, latest)) = self.window else {
             return Ok(());
         };
         let now = Instant::now();
-        let remaining = deadline.saturating_duration_since(now);
-        if remaining.is_zero() {
+        if now >= latest {
+            // Due: let the caller act before blocking.
             return Err(io::ErrorKind::WouldBlock.into());
         }
         let fits = self.timeout.is_some_and(|t| {
             let ends = now + t;
-            ends <= deadline + SLACK && ends + SLACK >= deadline
+            ends >= earliest && ends <= latest + SLACK
         });
         if !fits {
-            let t = remaining.max(Duration::from_millis(1));
+            let left = latest - now;
+            let t = (left - left / 16)
+                .max(earliest.saturating_duration_since(now))
+                .max(Duration::from_millis(1));
             self.sock.set_read_timeout(Some(t))?;
             self.timeout = Some(t);
         }
@@ -437,7 +447,7 @@ impl Thread {
         let tcp = Tcp {
             sock,
             shared: self.shared.clone(),
-            deadline: None,
+            window: None,
             timeout: None,
         };
         let mut stream = if ep.secure {
@@ -463,7 +473,7 @@ impl Thread {
 
         // Wait for build_connection. Events that come first (the spec says
         // they do not) are kept and delivered, not lost.
-        ws.get_mut().tcp().deadline = Some(deadline);
+        ws.get_mut().tcp().window = Some((deadline, deadline));
         loop {
             match ws.read() {
                 Ok(Message::Text(text)) => match wire::parse(&text) {
@@ -549,6 +559,8 @@ impl Thread {
         let mut last_alive = SystemTime::now();
         let mut next_heartbeat = opened + s.heartbeat;
         let mut ack_deadline: Option<Instant> = None;
+        // True when the last read ended in its timeout rather than a frame.
+        let mut woken = false;
         let lost = |reason: String, token_rejected: bool, last_alive: SystemTime| Ended::Lost {
             reason,
             token_rejected,
@@ -569,7 +581,10 @@ impl Thread {
                 return Ended::Stopped;
             }
             let now = Instant::now();
-            if now >= next_heartbeat {
+            // On a timeout wake-up, a heartbeat may go out up to 1/8 of the
+            // interval early (see `Tcp`), so that it is never late.
+            let heartbeat_due = next_heartbeat - s.heartbeat / 8;
+            if now >= next_heartbeat || (woken && now >= heartbeat_due) {
                 if let Some(fatal) = self.tokens.fatal_error() {
                     close_gracefully(&mut ws);
                     return Ended::Fatal(fatal);
@@ -597,17 +612,25 @@ impl Thread {
                     );
                 }
             }
-            let deadline = ack_deadline.map_or(next_heartbeat, |d| d.min(next_heartbeat));
-            ws.get_mut().tcp().deadline = Some(deadline);
+            let heartbeat_due = next_heartbeat - s.heartbeat / 8;
+            let window = match ack_deadline {
+                Some(d) => (d.min(heartbeat_due), d.min(next_heartbeat)),
+                None => (heartbeat_due, next_heartbeat),
+            };
+            ws.get_mut().tcp().window = Some(window);
             let msg = match ws.read() {
                 Ok(msg) => msg,
-                Err(tungstenite::Error::Io(e)) if is_timeout(&e) => continue,
+                Err(tungstenite::Error::Io(e)) if is_timeout(&e) => {
+                    woken = true;
+                    continue;
+                }
                 Err(tungstenite::Error::ConnectionClosed) => {
                     return lost("closed by the server".into(), false, last_alive)
                 }
                 Err(e) => return lost(ws_error("reading", e).to_string(), false, last_alive),
             };
             // Any frame proves the link alive.
+            woken = false;
             last_alive = SystemTime::now();
             ack_deadline = None;
             match msg {
@@ -748,6 +771,59 @@ fn percent_encode(s: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tcp() -> (Tcp, TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let sock = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (peer, _) = listener.accept().unwrap();
+        let (shared, _) = Shared::new();
+        let tcp = Tcp {
+            sock,
+            shared,
+            window: None,
+            timeout: None,
+        };
+        (tcp, peer)
+    }
+
+    #[test]
+    fn read_timeout_aims_inside_the_wake_window() {
+        let (mut tcp, _peer) = tcp();
+        let now = Instant::now();
+        tcp.window = Some((
+            now + Duration::from_millis(875),
+            now + Duration::from_secs(1),
+        ));
+        tcp.arm().unwrap();
+        let t = tcp.sock.read_timeout().unwrap().unwrap();
+        assert!(
+            t >= Duration::from_millis(875) && t <= Duration::from_millis(940),
+            "{t:?}"
+        );
+        // Still fits a moment later: no second setsockopt.
+        tcp.sock
+            .set_read_timeout(Some(Duration::from_secs(7)))
+            .unwrap();
+        tcp.arm().unwrap();
+        assert_eq!(
+            tcp.sock.read_timeout().unwrap(),
+            Some(Duration::from_secs(7))
+        );
+        // A window that has ended reads as a timeout at once.
+        tcp.window = Some((now, now));
+        let e = tcp.read(&mut [0u8; 8]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn end_of_file_after_stop_reads_as_a_timeout() {
+        let (mut tcp, peer) = tcp();
+        drop(peer);
+        assert_eq!(tcp.read(&mut [0u8; 8]).unwrap(), 0);
+        tcp.shared.request_stop();
+        let e = tcp.read(&mut [0u8; 8]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+    }
 
     #[test]
     fn percent_encoding() {
