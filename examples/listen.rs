@@ -58,7 +58,11 @@ fn run() -> Result<(), zoom_ws::Error> {
             .parse()
             .ok()
             .filter(|s: &f64| s.is_finite() && *s > 0.0)
-            .ok_or_else(|| zoom_ws::Error::Config(format!("ZOOM_HEARTBEAT_SECS {secs:?} is not a positive number")))?;
+            .ok_or_else(|| {
+                zoom_ws::Error::Config(format!(
+                    "ZOOM_HEARTBEAT_SECS {secs:?} is not a positive number"
+                ))
+            })?;
         builder = builder.heartbeat_interval(Duration::from_secs_f64(secs));
     }
 
@@ -81,7 +85,10 @@ fn run() -> Result<(), zoom_ws::Error> {
             match change {
                 StateChange::Disconnected { reason, .. } => log::warn!("disconnected: {reason}"),
                 StateChange::Reconnected { gap, .. } => {
-                    log::warn!("reconnected; events during the last {} ms may be lost", gap.as_millis())
+                    log::warn!(
+                        "reconnected; events during the last {} ms may be lost",
+                        gap.as_millis()
+                    )
                 }
                 other => log::info!("{other:?}"),
             }
@@ -103,7 +110,13 @@ fn run() -> Result<(), zoom_ws::Error> {
         };
         // Flush once no further event is waiting: prompt for a trickle, one
         // write for a burst.
-        let flushed = written.and_then(|_| if events.is_empty() { out.flush() } else { Ok(()) });
+        let flushed = written.and_then(|_| {
+            if events.is_empty() {
+                out.flush()
+            } else {
+                Ok(())
+            }
+        });
         if let Err(e) = flushed {
             // stdout closed (a pipe reader went away): stop quietly.
             log::info!("stdout: {e}; closing");

@@ -141,7 +141,10 @@ fn heartbeat_cadence() {
     }
     let intervals = (beats.len() - 1) as u32;
     let mean = (beats[beats.len() - 1].at - beats[0].at) / intervals;
-    assert!(mean >= every * 3 / 4, "mean {mean:?} of {intervals} intervals");
+    assert!(
+        mean >= every * 3 / 4,
+        "mean {mean:?} of {intervals} intervals"
+    );
     // Heartbeats are acknowledged: the link stays the same.
     assert_eq!(zoom.connection_count(), 1);
     drop(client);
