@@ -1,0 +1,81 @@
+//! Runs the built-in Zoom emulator as a standalone server, for trying
+//! `examples/listen.rs` (or any client, in any language) without Zoom.
+//!
+//! ```text
+//! cargo run --example emulator            # wss:// with a generated test CA
+//! cargo run --example emulator -- --plain # ws://
+//! ```
+//!
+//! It prints the environment for `listen` (ZOOM_* variables; with TLS the
+//! test CA is written to a temporary file for ZOOM_CA_FILE), then reads
+//! commands from stdin, one per line:
+//!
+//! - a JSON object: sent as an event (`{"event":"meeting.started",...}`)
+//! - `drop`: drop the connections abruptly; `close [code]`: close them cleanly
+//! - `silent` / `resume`: stop and restart answering heartbeats
+//! - `reject`: reject the token in-band
+//! - `stats`: print connections, heartbeats, token requests, close codes
+//!
+//! It exits at the end of stdin.
+
+use std::io::BufRead;
+
+use zoom_ws::mock::MockZoom;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let plain = std::env::args().any(|a| a == "--plain");
+    // A test secret for a local emulator, printed on purpose.
+    let secret = "emulator-client-secret";
+    let zoom = MockZoom::builder()
+        .tls(!plain)
+        .client_secret(secret)
+        .start()?;
+    println!("export ZOOM_ACCOUNT_ID={}", zoom.account_id());
+    println!("export ZOOM_CLIENT_ID={}", zoom.client_id());
+    println!("export ZOOM_CLIENT_SECRET={}", secret);
+    println!("export ZOOM_SUBSCRIPTION_ID={}", zoom.subscription_id());
+    println!("export ZOOM_OAUTH_URL={}", zoom.token_url());
+    println!("export ZOOM_WS_URL={}", zoom.ws_url());
+    if let Some(pem) = zoom.ca_pem() {
+        let path =
+            std::env::temp_dir().join(format!("zoom-ws-emulator-{}.pem", std::process::id()));
+        std::fs::write(&path, pem)?;
+        println!("export ZOOM_CA_FILE={}", path.display());
+    }
+    println!("# ready: type event JSON, or drop | close [code] | silent | resume | reject | stats");
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        let mut words = line.split_whitespace();
+        match words.next() {
+            None => {}
+            Some(w) if w.starts_with('{') => {
+                let n = zoom.send_event_json(line.trim());
+                println!("# sent to {n} connection(s)");
+            }
+            Some("drop") => println!("# dropped {}", zoom.drop_connections()),
+            Some("close") => {
+                let code = words.next().and_then(|c| c.parse().ok()).unwrap_or(1000);
+                println!("# closed {}", zoom.close_connections(code, ""));
+            }
+            Some("silent") => println!("# silent on {}", zoom.go_silent()),
+            Some("resume") => println!("# resumed {}", zoom.resume()),
+            Some("reject") => println!(
+                "# rejected on {}",
+                zoom.reject_token("message", "Invalid Token")
+            ),
+            Some("stats") => println!(
+                "# connections {}, live {}, heartbeats {}, token requests {}, close codes {:?}",
+                zoom.connection_count(),
+                zoom.live_connections(),
+                zoom.heartbeat_count(),
+                zoom.token_requests().len(),
+                zoom.client_closes()
+                    .iter()
+                    .map(|c| c.code)
+                    .collect::<Vec<_>>()
+            ),
+            Some(other) => println!("# unknown command {other:?}"),
+        }
+    }
+    Ok(())
+}
