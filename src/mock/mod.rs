@@ -610,7 +610,8 @@ impl MockZoom {
         self.shared.lock().closes.clone()
     }
 
-    /// Every text frame from clients other than heartbeats, oldest first.
+    /// Every text frame from clients other than heartbeats, oldest first
+    /// (the first 16 MiB of them: a flood is counted, not kept).
     pub fn received_texts(&self) -> Vec<String> {
         self.shared.lock().texts.clone()
     }
@@ -648,7 +649,7 @@ impl MockZoom {
     /// Waits until at least `n` non-heartbeat text frames were received in
     /// total. False on timeout.
     pub fn wait_for_texts(&self, n: usize, timeout: Duration) -> bool {
-        self.shared.wait_until(timeout, |s| s.texts.len() >= n)
+        self.shared.wait_until(timeout, |s| s.texts_seen >= n)
     }
 
     /// Waits until at least `n` Close frames were received from clients in

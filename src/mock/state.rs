@@ -16,6 +16,11 @@ use super::observe::{ClientClose, ConnectionInfo, Heartbeat, TokenFailure, Token
 use super::ws::Conn;
 use crate::secret::Secret;
 
+/// How many bytes of client text frames are kept for
+/// [`MockZoom::received_texts`](super::MockZoom::received_texts): a client
+/// that floods the emulator must not make it grow without bound.
+pub(crate) const MAX_KEPT_TEXT: usize = 16 * 1024 * 1024;
+
 /// Fixed at start-up.
 pub(crate) struct Config {
     pub client_id: String,
@@ -65,7 +70,11 @@ pub(crate) struct State {
     pub connections: Vec<ConnectionInfo>,
     pub heartbeats: Vec<Heartbeat>,
     pub closes: Vec<ClientClose>,
+    /// Non-heartbeat text frames, kept up to [`MAX_KEPT_TEXT`] bytes in all.
     pub texts: Vec<String>,
+    texts_bytes: usize,
+    /// Non-heartbeat text frames received, kept or not.
+    pub texts_seen: usize,
     /// A handle on every accepted socket, to shut it down on stop.
     pub sockets: HashMap<u64, TcpStream>,
     /// Connection threads, joined on stop.
@@ -99,6 +108,8 @@ impl Shared {
                 heartbeats: Vec::new(),
                 closes: Vec::new(),
                 texts: Vec::new(),
+                texts_bytes: 0,
+                texts_seen: 0,
                 sockets: HashMap::new(),
                 threads: Vec::new(),
                 next_id: 1,
@@ -198,6 +209,18 @@ impl State {
     pub(crate) fn revoke_all(&mut self) {
         for t in self.tokens.values_mut() {
             t.revoked = true;
+        }
+    }
+
+    /// Records a client text frame; past [`MAX_KEPT_TEXT`] it is only counted.
+    pub(crate) fn record_text(&mut self, text: String) {
+        self.texts_seen += 1;
+        if self.texts_bytes + text.len() <= MAX_KEPT_TEXT {
+            self.texts_bytes += text.len();
+            self.texts.push(text);
+        } else if self.texts_bytes < MAX_KEPT_TEXT {
+            self.texts_bytes = MAX_KEPT_TEXT;
+            log::warn!("zoom mock: 16 MiB of client text frames kept; later ones are only counted");
         }
     }
 

@@ -473,7 +473,7 @@ fn handle(shared: &Shared, conn: &Conn, message: Message) -> bool {
                     Some(m) => log::debug!("zoom mock: connection {id}: frame of module {m:?}"),
                     None => log::warn!("zoom mock: connection {id}: text frame without a module"),
                 }
-                shared.update(|s| s.texts.push(text));
+                shared.update(|s| s.record_text(text));
             }
         }
         Message::Binary(data) => {
