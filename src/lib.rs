@@ -75,7 +75,7 @@ mod http;
 pub mod jwt;
 #[cfg(feature = "mock")]
 pub mod mock;
-mod oauth;
+pub mod oauth;
 pub mod rest;
 mod secret;
 mod socket;
