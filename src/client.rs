@@ -285,6 +285,9 @@ impl ClientBuilder {
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
         let (shared, stop_rx) = Shared::new();
         let wait_for = settings.first_connect_timeout + settings.connect_timeout * 2;
+        // A stop wakes the socket thread at once, except in the middle of a
+        // TCP connect or a DNS lookup, which no timeout of ours interrupts.
+        let close_bound = settings.connect_timeout + Duration::from_secs(2);
         let thread = socket::Thread {
             settings,
             tokens: tokens.clone(),
@@ -308,6 +311,7 @@ impl ClientBuilder {
             tokens,
             socket: Some(socket),
             refresher: Some(refresher),
+            close_bound,
         };
         let started = Instant::now();
         match ready_rx.recv_timeout(wait_for) {
@@ -372,6 +376,8 @@ pub struct Client {
     tokens: TokenSource,
     socket: Option<JoinHandle<()>>,
     refresher: Option<TokenRefresher>,
+    /// How long a close waits for the socket thread before leaving it.
+    close_bound: Duration,
 }
 
 impl Client {
@@ -448,13 +454,24 @@ impl Client {
 
     fn shutdown(&mut self) {
         self.shared.request_stop();
-        if let Some(handle) = self.socket.take() {
-            if handle.join().is_err() {
-                log::error!("zoom-ws: the socket thread panicked");
-            }
-        }
+        // Stopping the refresher first also wakes a socket thread that waits
+        // for a token.
         if let Some(refresher) = self.refresher.take() {
             refresher.stop();
+        }
+        if let Some(handle) = self.socket.take() {
+            if self.shared.wait_finished(self.close_bound) {
+                if handle.join().is_err() {
+                    log::error!("zoom-ws: the socket thread panicked");
+                }
+            } else {
+                // Stuck in a DNS lookup or a TCP connect: it ends on its own
+                // when that returns, and sees the stop flag.
+                log::warn!(
+                    "zoom-ws: the socket thread did not stop within {} s; leaving it to finish",
+                    self.close_bound.as_secs()
+                );
+            }
         }
     }
 }

@@ -14,7 +14,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -71,6 +71,8 @@ pub(crate) struct Shared {
     pub reconnects: AtomicU64,
     /// The fatal error the thread stopped on, if any.
     pub fatal: Mutex<Option<Error>>,
+    /// Set when the thread has finished, for a bounded join.
+    finished: (Mutex<bool>, Condvar),
 }
 
 impl Shared {
@@ -85,6 +87,7 @@ impl Shared {
             delivered: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             fatal: Mutex::new(None),
+            finished: (Mutex::new(false), Condvar::new()),
         };
         (Arc::new(shared), rx)
     }
@@ -96,6 +99,16 @@ impl Shared {
         if let Some(sock) = lock(&self.waker).as_ref() {
             let _ = sock.shutdown(Shutdown::Read);
         }
+    }
+
+    /// Waits up to `timeout` for the thread to finish. True if it has.
+    pub fn wait_finished(&self, timeout: Duration) -> bool {
+        let (lock_, cv) = &self.finished;
+        let guard = lock(lock_);
+        let (guard, _) = cv
+            .wait_timeout_while(guard, timeout, |done| !*done)
+            .unwrap_or_else(|e| e.into_inner());
+        *guard
     }
 
     pub fn stopping(&self) -> bool {
@@ -268,8 +281,10 @@ impl Thread {
         } else {
             log::debug!("zoom-ws: socket thread stopped");
         }
-        // Dropping `self` (already moved into run_loop) drops the event
-        // sender, which ends the user's iterator.
+        // `self` was moved into run_loop and dropped there, with the event
+        // sender: the user's iterator ends.
+        *lock(&shared.finished.0) = true;
+        shared.finished.1.notify_all();
     }
 
     /// Connects, serves, reconnects, until stopped (Ok) or a fatal error.
@@ -339,6 +354,7 @@ impl Thread {
                         }
                     }
                 }
+                Err(_) if self.shared.stopping() => return Ok(()),
                 Err(e) => {
                     if let Some(fatal) = self.tokens.fatal_error() {
                         if let Some(tx) = ready.take() {
