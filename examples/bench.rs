@@ -318,6 +318,21 @@ mod emulator {
                     zoom.connection_count(),
                     zoom.heartbeat_count()
                 ),
+                Some("tokens") => {
+                    let reqs = zoom.token_requests();
+                    let first = reqs.first().map(|r| r.at);
+                    let list: Vec<String> = reqs
+                        .iter()
+                        .map(|r| {
+                            format!(
+                                "{}@{:.1}ms",
+                                r.status,
+                                first.map_or(0.0, |f| (r.at - f).as_secs_f64() * 1e3)
+                            )
+                        })
+                        .collect();
+                    format!("TOKENS {}", list.join(" "))
+                }
                 Some("quit") | None => break,
                 Some(other) => format!("ERR unknown command {other}"),
             };
@@ -435,10 +450,15 @@ mod client {
     }
 
     pub fn main(args: &[String]) -> Res<()> {
-        // The parent going away (stdin closed) ends this process too.
-        std::thread::spawn(|| {
-            let mut sink = Vec::new();
-            let _ = io::stdin().read_to_end(&mut sink);
+        // Lines from the parent arrive on COMMANDS; the parent going away
+        // (stdin closed) ends this process too.
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let _ = COMMANDS.set(rx);
+        std::thread::spawn(move || {
+            for line in io::stdin().lock().lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
             std::process::exit(3);
         });
         let env = Env::from_env()?;
@@ -450,6 +470,7 @@ mod client {
             ("zoomws", "latency") => zoomws_latency(&env, n)?,
             ("zoomws", "reconnect") => zoomws_reconnect(&env, n)?,
             ("zoomws", "deadlink") => zoomws_deadlink(&env, n)?,
+            ("zoomws", "reconnect-same") => zoomws_reconnect_same(&env, n)?,
             ("zoomws", "idle") => zoomws_idle(&env, n)?,
             ("zoomws", "memory") => zoomws_memory(&env, n)?,
             ("bare", "count") => bare::count(&env, n, false)?,
@@ -463,6 +484,17 @@ mod client {
 
     fn ready() {
         println!("READY");
+    }
+
+    static COMMANDS: std::sync::OnceLock<Receiver<String>> = std::sync::OnceLock::new();
+
+    /// Waits for the parent's next line.
+    fn await_parent() -> Res<String> {
+        COMMANDS
+            .get()
+            .ok_or("no command channel")?
+            .recv_timeout(Duration::from_secs(60))
+            .map_err(|e| format!("waiting for the parent: {e}"))
     }
 
     const WAIT: Duration = Duration::from_secs(60);
@@ -561,8 +593,21 @@ mod client {
             let client = env.zoom_ws()?.connect().map_err(|e| e.to_string())?;
             ready();
             await_reconnect(&client)?;
+            // The parent counts token requests until it says "next".
+            await_parent()?;
             client.close().map_err(|e| e.to_string())?;
         }
+        Ok(json!({"trials": trials}))
+    }
+
+    /// One client, `trials` losses in a row (a flapping server).
+    fn zoomws_reconnect_same(env: &Env, trials: u64) -> Res<Value> {
+        let client = env.zoom_ws()?.connect().map_err(|e| e.to_string())?;
+        ready();
+        for _ in 0..trials {
+            await_reconnect(&client)?;
+        }
+        client.close().map_err(|e| e.to_string())?;
         Ok(json!({"trials": trials}))
     }
 
@@ -1244,7 +1289,7 @@ mod orchestrate {
     /// emulator's close to the client's `Reconnected.at`.
     fn run_reconnect(ctx: &Ctx, emu: &mut Emulator, trials: u64) -> Res<Gaps> {
         emu.idle()?;
-        let client = ctx.client(Who::ZoomWs, "reconnect", trials * 2, emu)?;
+        let mut client = ctx.client(Who::ZoomWs, "reconnect", trials * 2, emu)?;
         let mut gaps = Gaps {
             clean: Vec::new(),
             abrupt: Vec::new(),
@@ -1261,11 +1306,16 @@ mod orchestrate {
             let (tokens_after, ..) = emu.stats()?;
             if tokens_after != tokens_before {
                 eprintln!(
+                    "bench:   token requests so far: {}",
+                    emu.cmd("tokens", "TOKENS", Duration::from_secs(5))?
+                );
+                eprintln!(
                     "bench: reconnect trial {i}: {} token request(s) between the close and the new connection",
                     tokens_after - tokens_before
                 );
             }
             gaps.oauth_requests += tokens_after - tokens_before;
+            client.send("next")?;
             let gap_ms = at.saturating_sub(closed_at) as f64 / 1000.0;
             if i < trials {
                 gaps.clean.push(gap_ms);
@@ -1274,7 +1324,31 @@ mod orchestrate {
             }
         }
         client.result(Duration::from_secs(30))?;
+        let list = |v: &[f64]| {
+            v.iter()
+                .map(|g| format!("{g:.2}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        eprintln!("bench:   clean close gaps (ms): {}", list(&gaps.clean));
+        eprintln!("bench:   abrupt drop gaps (ms): {}", list(&gaps.abrupt));
         Ok(gaps)
+    }
+
+    /// One client closed `trials` times, 1 s apart: the gaps, in ms.
+    fn run_reconnect_same(ctx: &Ctx, emu: &mut Emulator, trials: u64) -> Res<Vec<f64>> {
+        emu.idle()?;
+        let client = ctx.client(Who::ZoomWs, "reconnect-same", trials, emu)?;
+        client.expect("READY", Duration::from_secs(30))?;
+        let mut out = Vec::new();
+        for _ in 0..trials {
+            std::thread::sleep(Duration::from_secs(1));
+            let closed = emu.cmd("close", "CLOSED", Duration::from_secs(5))?;
+            let back = client.expect("RECONNECTED", Duration::from_secs(60))?;
+            out.push(first_num(&back)?.saturating_sub(first_num(&closed)?) as f64 / 1000.0);
+        }
+        client.result(Duration::from_secs(30))?;
+        Ok(out)
     }
 
     fn run_deadlink(ctx: &Ctx, emu: &mut Emulator, trials: u64) -> Res<Vec<f64>> {
@@ -1884,6 +1958,19 @@ mod orchestrate {
                     "",
                     "",
                 );
+                let same_trials = if opts.quick { 3 } else { 5 };
+                eprintln!("bench: reconnect, one client closed {same_trials} times, 1 s apart");
+                if let Some(v) = report(
+                    "reconnect, same client",
+                    run_reconnect_same(&ctx, &mut emu, same_trials),
+                ) {
+                    table.text_row(
+                        &format!("reconnect gaps, one client closed {same_trials} times 1 s apart, in order (ms)"),
+                        v.iter().map(|g| fmt_num(*g)).collect::<Vec<_>>().join(", "),
+                        "",
+                        "",
+                    );
+                }
                 table.text_row(
                     "token requests on the reconnect path",
                     g.oauth_requests.to_string(),
