@@ -684,23 +684,26 @@ impl ApiRequest {
         self.send_as()
     }
 
+    /// The serialised JSON body, if any; a body that failed to serialise is
+    /// reported here, when the request is sent.
+    fn body_bytes(&self) -> Result<Option<&[u8]>> {
+        match &self.body {
+            Some(Ok(bytes)) => Ok(Some(bytes.as_slice())),
+            Some(Err(e)) => Err(Error::Config(format!(
+                "the JSON body of {} {} could not be serialised: {e}",
+                self.method, self.path
+            ))),
+            None => Ok(None),
+        }
+    }
+
     /// Sends the request and deserialises the answer into `T` (an empty
     /// body deserialises as JSON `null`: use `()` or `Option<_>` for calls
     /// that answer `204`).
     pub fn send_as<T: DeserializeOwned>(self) -> Result<T> {
-        let body = match &self.body {
-            Some(Ok(bytes)) => Some(bytes.as_slice()),
-            Some(Err(e)) => {
-                return Err(Error::Config(format!(
-                    "the JSON body of {} {} could not be serialised: {e}",
-                    self.method, self.path
-                )))
-            }
-            None => None,
-        };
         let bytes = self
             .api
-            .execute(&self.method, &self.path, &self.query, body)?;
+            .execute(&self.method, &self.path, &self.query, self.body_bytes()?)?;
         parse_answer(&bytes, &self.method, &self.path)
     }
 
@@ -805,19 +808,12 @@ impl<T> Pages<T> {
         if let Some(token) = &self.next_token {
             query.push(("next_page_token".into(), token.clone()));
         }
-        let body = match &request.body {
-            Some(Ok(bytes)) => Some(bytes.as_slice()),
-            Some(Err(e)) => {
-                return Err(Error::Config(format!(
-                    "the JSON body of {} {} could not be serialised: {e}",
-                    request.method, request.path
-                )))
-            }
-            None => None,
-        };
-        let bytes = request
-            .api
-            .execute(&request.method, &request.path, &query, body)?;
+        let bytes = request.api.execute(
+            &request.method,
+            &request.path,
+            &query,
+            request.body_bytes()?,
+        )?;
         let context = || format!("from {WHAT} ({} {})", request.method, request.path);
         let page: Value = parse_answer(&bytes, &request.method, &request.path)?;
         let Value::Object(mut page) = page else {
