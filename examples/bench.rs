@@ -55,6 +55,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("__emulator") => emulator::main(&args[1..]),
         Some("__client") => client::main(&args[1..]),
+        Some("__parse") => parse::main(&args[1..]),
         _ => orchestrate::main(&args),
     };
     match result {
@@ -979,6 +980,109 @@ mod client {
 }
 
 // ---------------------------------------------------------------------------
+// `bench __parse VARIANT N`: the JSON work of one event frame, alone, N
+// times, for callgrind (instruction counts do not depend on the machine's
+// load): `valgrind --tool=callgrind target/release/examples/bench __parse crate 20000`.
+// - `bare`: the bare loop's parsing (frame with `content` unescaped in the
+//   same pass, then the event into event/event_ts/RawValue payload);
+// - `crate`: what src/wire.rs and src/event.rs do today (frame with
+//   `content` captured as `&RawValue`, then unescaped in a second parse,
+//   then `Event::from_json`);
+// - `proposed`: `content` as `Cow<str>` in the frame pass, then
+//   `Event::from_json`.
+
+mod parse {
+    use super::*;
+    use std::borrow::Cow;
+
+    #[derive(Deserialize)]
+    struct BareFrame<'a> {
+        #[serde(borrow)]
+        module: Cow<'a, str>,
+        #[serde(borrow, default)]
+        content: Option<Cow<'a, str>>,
+    }
+
+    #[derive(Deserialize)]
+    struct BareEvent {
+        event: String,
+        #[allow(dead_code)]
+        event_ts: i64,
+        #[allow(dead_code)]
+        payload: Box<RawValue>,
+    }
+
+    /// The frame as src/wire.rs reads it.
+    #[derive(Deserialize)]
+    struct CrateFrame<'a> {
+        #[serde(borrow, default)]
+        module: Option<Cow<'a, str>>,
+        #[allow(dead_code)]
+        #[serde(default)]
+        success: Option<bool>,
+        #[serde(borrow, default)]
+        content: Option<&'a RawValue>,
+    }
+
+    #[derive(Deserialize)]
+    struct ProposedFrame<'a> {
+        #[serde(borrow, default)]
+        module: Option<Cow<'a, str>>,
+        #[allow(dead_code)]
+        #[serde(default)]
+        success: Option<bool>,
+        #[serde(borrow, default)]
+        content: Option<Cow<'a, str>>,
+    }
+
+    pub fn main(args: &[String]) -> Res<()> {
+        let variant = args.first().map(String::as_str).unwrap_or("crate");
+        let n: u64 = args
+            .get(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1_000_000);
+        let event = EVENT_TEMPLATE.replace("{seq}", "123456");
+        let content = serde_json::to_string(&event).map_err(|e| e.to_string())?;
+        let text = format!(r#"{{"module":"message","content":{content}}}"#);
+        let e = |e: serde_json::Error| e.to_string();
+        let mut check = 0usize;
+        let t0 = Instant::now();
+        for _ in 0..n {
+            check += match variant {
+                "bare" => {
+                    let f: BareFrame<'_> = serde_json::from_str(&text).map_err(e)?;
+                    let ev: BareEvent =
+                        serde_json::from_str(f.content.as_deref().unwrap_or("")).map_err(e)?;
+                    ev.event.len() + f.module.len()
+                }
+                "crate" => {
+                    let f: CrateFrame<'_> = serde_json::from_str(&text).map_err(e)?;
+                    let raw = f.content.ok_or("no content")?.get();
+                    let s: Cow<'_, str> = serde_json::from_str(raw).map_err(e)?;
+                    let ev =
+                        zoom_ws::Event::from_json(s.into_owned()).map_err(|e| e.to_string())?;
+                    ev.name().len() + f.module.map_or(0, |m| m.len())
+                }
+                "proposed" => {
+                    let f: ProposedFrame<'_> = serde_json::from_str(&text).map_err(e)?;
+                    let s = f.content.ok_or("no content")?.into_owned();
+                    let ev = zoom_ws::Event::from_json(s).map_err(|e| e.to_string())?;
+                    ev.name().len() + f.module.map_or(0, |m| m.len())
+                }
+                other => return Err(format!("unknown variant {other} (bare, crate, proposed)")),
+            };
+        }
+        println!(
+            "{variant}: {:.3} µs per event frame ({} bytes, event {} bytes), check {check}",
+            t0.elapsed().as_secs_f64() * 1e6 / n.max(1) as f64,
+            text.len(),
+            event.len()
+        );
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
 // The orchestrator: runs the phases, prints the table.
 
 mod orchestrate {
@@ -1842,6 +1946,17 @@ mod orchestrate {
                         "not the bottleneck",
                         verdict(z.is_none_or(|z| d.events_per_sec > 2.0 * z.events_per_sec)),
                     );
+                }
+                if let (Some(zs), Some(bs)) = (runs.get("zoom-ws"), runs.get("bare loop")) {
+                    let ratios: Vec<String> = zs
+                        .iter()
+                        .zip(bs)
+                        .map(|(z, b)| format!("{:.2}", z.events_per_sec / b.events_per_sec))
+                        .collect();
+                    notes.push(format!(
+                        "throughput {t}: zoom-ws / bare loop in each interleaved repetition: {}",
+                        ratios.join(", ")
+                    ));
                 }
                 let send_rates: Vec<String> = [z, b]
                     .iter()
