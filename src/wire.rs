@@ -46,8 +46,21 @@ pub(crate) enum Inbound {
     Skip(String),
 }
 
+/// A frame whose `content` is a JSON string (every frame Zoom is known to
+/// send): `content` is unescaped in the same pass that reads the frame.
 #[derive(Deserialize)]
-struct Frame<'a> {
+struct TextFrame<'a> {
+    #[serde(borrow, default)]
+    module: Option<Cow<'a, str>>,
+    #[serde(default, deserialize_with = "liberal_bool")]
+    success: Option<bool>,
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+}
+
+/// Any other frame: `content` kept as raw JSON (an object, say).
+#[derive(Deserialize)]
+struct AnyFrame<'a> {
     #[serde(borrow, default)]
     module: Option<Cow<'a, str>>,
     #[serde(default, deserialize_with = "liberal_bool")]
@@ -56,41 +69,60 @@ struct Frame<'a> {
     content: Option<&'a RawValue>,
 }
 
+/// `content`, as text or as raw JSON.
+enum Content<'a> {
+    Text(Cow<'a, str>),
+    Json(&'a RawValue),
+    Absent,
+}
+
+impl Content<'_> {
+    /// The content as owned text: the string itself, or the raw JSON.
+    fn into_string(self) -> String {
+        match self {
+            Content::Text(s) => s.into_owned(),
+            Content::Json(raw) => raw.get().to_owned(),
+            Content::Absent => String::new(),
+        }
+    }
+}
+
 /// Texts Zoom has used for an in-band token rejection (ZoomNet issues 322, 429).
 const REJECTIONS: [&str; 2] = ["invalid token", "token is invalid"];
 
-/// Parses one text frame.
+/// Parses one text frame. One pass over the text for the usual frame (the
+/// event's JSON is unescaped while the frame is read); a second only for a
+/// frame whose `content` is not a string.
 pub(crate) fn parse(text: &str) -> Inbound {
-    let frame: Frame<'_> = match serde_json::from_str(text) {
-        Ok(f) => f,
-        Err(e) => return Inbound::Skip(format!("not a JSON object frame ({e})")),
+    let (module, success, content) = match serde_json::from_str::<TextFrame<'_>>(text) {
+        Ok(f) => (
+            f.module,
+            f.success,
+            f.content.map_or(Content::Absent, Content::Text),
+        ),
+        Err(_) => match serde_json::from_str::<AnyFrame<'_>>(text) {
+            Ok(f) => (
+                f.module,
+                f.success,
+                f.content.map_or(Content::Absent, Content::Json),
+            ),
+            Err(e) => return Inbound::Skip(format!("not a JSON object frame ({e})")),
+        },
     };
-    let module = frame.module.as_deref().unwrap_or("");
-    // The content as text, when it is a JSON string. Events are long strings
-    // that start with '{': only short ones are compared with the rejection texts.
-    let content_str: Option<Cow<'_, str>> = match frame.content {
-        Some(raw) if raw.get().starts_with('"') => {
-            match serde_json::from_str::<Cow<'_, str>>(raw.get()) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    return Inbound::Skip(format!("bad content string in {module:?} frame ({e})"))
-                }
-            }
-        }
-        _ => None,
-    };
-    if let Some(s) = content_str.as_deref() {
+    let module = module.as_deref().unwrap_or("");
+    // Events are long strings: only short ones are compared with the
+    // rejection texts.
+    if let Content::Text(s) = &content {
         if s.len() < 64 && is_token_rejection(s) {
-            return Inbound::TokenRejected(s.to_owned());
+            return Inbound::TokenRejected(s.to_string());
         }
     }
-    let success = frame.success.unwrap_or(true);
     match module {
         "message" => {
-            let json = match (content_str, frame.content) {
-                (Some(s), _) => s.into_owned(),
-                (None, Some(raw)) if raw.get().starts_with('{') => raw.get().to_owned(),
-                (None, _) => return Inbound::Skip("message frame without event content".into()),
+            let json = match content {
+                Content::Text(s) => s.into_owned(),
+                Content::Json(raw) if raw.get().starts_with('{') => raw.get().to_owned(),
+                _ => return Inbound::Skip("message frame without event content".into()),
             };
             match Event::from_json(json) {
                 Ok(ev) => Inbound::Event(ev),
@@ -99,14 +131,10 @@ pub(crate) fn parse(text: &str) -> Inbound {
         }
         "heartbeat" => Inbound::HeartbeatAck,
         "build_connection" => {
-            if success {
+            if success.unwrap_or(true) {
                 return Inbound::Connected;
             }
-            let content = match (content_str, frame.content) {
-                (Some(s), _) => s.into_owned(),
-                (None, Some(raw)) => raw.get().to_owned(),
-                (None, None) => String::new(),
-            };
+            let content = content.into_string();
             if content.to_ascii_lowercase().contains("token") {
                 Inbound::TokenRejected(content)
             } else {
