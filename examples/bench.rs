@@ -985,11 +985,8 @@ mod client {
 // load): `valgrind --tool=callgrind target/release/examples/bench __parse crate 20000`.
 // - `bare`: the bare loop's parsing (frame with `content` unescaped in the
 //   same pass, then the event into event/event_ts/RawValue payload);
-// - `crate`: what src/wire.rs and src/event.rs do today (frame with
-//   `content` captured as `&RawValue`, then unescaped in a second parse,
-//   then `Event::from_json`);
-// - `proposed`: `content` as `Cow<str>` in the frame pass, then
-//   `Event::from_json`.
+// - `crate`: the socket thread's own parsing (`zoom_ws::__parse_frame`:
+//   src/wire.rs and src/event.rs).
 
 mod parse {
     use super::*;
@@ -1010,29 +1007,6 @@ mod parse {
         event_ts: i64,
         #[allow(dead_code)]
         payload: Box<RawValue>,
-    }
-
-    /// The frame as src/wire.rs reads it.
-    #[derive(Deserialize)]
-    struct CrateFrame<'a> {
-        #[serde(borrow, default)]
-        module: Option<Cow<'a, str>>,
-        #[allow(dead_code)]
-        #[serde(default)]
-        success: Option<bool>,
-        #[serde(borrow, default)]
-        content: Option<&'a RawValue>,
-    }
-
-    #[derive(Deserialize)]
-    struct ProposedFrame<'a> {
-        #[serde(borrow, default)]
-        module: Option<Cow<'a, str>>,
-        #[allow(dead_code)]
-        #[serde(default)]
-        success: Option<bool>,
-        #[serde(borrow, default)]
-        content: Option<Cow<'a, str>>,
     }
 
     pub fn main(args: &[String]) -> Res<()> {
@@ -1056,20 +1030,10 @@ mod parse {
                     ev.event.len() + f.module.len()
                 }
                 "crate" => {
-                    let f: CrateFrame<'_> = serde_json::from_str(&text).map_err(e)?;
-                    let raw = f.content.ok_or("no content")?.get();
-                    let s: Cow<'_, str> = serde_json::from_str(raw).map_err(e)?;
-                    let ev =
-                        zoom_ws::Event::from_json(s.into_owned()).map_err(|e| e.to_string())?;
-                    ev.name().len() + f.module.map_or(0, |m| m.len())
+                    let ev = zoom_ws::__parse_frame(&text).ok_or("not an event")?;
+                    ev.name().len() + 7
                 }
-                "proposed" => {
-                    let f: ProposedFrame<'_> = serde_json::from_str(&text).map_err(e)?;
-                    let s = f.content.ok_or("no content")?.into_owned();
-                    let ev = zoom_ws::Event::from_json(s).map_err(|e| e.to_string())?;
-                    ev.name().len() + f.module.map_or(0, |m| m.len())
-                }
-                other => return Err(format!("unknown variant {other} (bare, crate, proposed)")),
+                other => return Err(format!("unknown variant {other} (bare, crate)")),
             };
         }
         println!(

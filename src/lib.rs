@@ -101,3 +101,13 @@ pub use tls::TlsConfig;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// Not part of the API (no semver promise): the per-frame parsing of the
+/// socket thread, exposed for the benchmark's instruction counts.
+#[doc(hidden)]
+pub fn __parse_frame(text: &str) -> Option<Event> {
+    match wire::parse(text) {
+        wire::Inbound::Event(ev) => Some(ev),
+        _ => None,
+    }
+}
