@@ -516,14 +516,16 @@ impl Thread {
                 }
                 Ok(_) => {}
                 Err(tungstenite::Error::Io(e)) if is_timeout(&e) => {
-                    return Err(if self.shared.stopping() {
-                        Error::Closed
-                    } else {
-                        Error::network(
-                            "waiting for build_connection",
-                            io::Error::new(io::ErrorKind::TimedOut, "no build_connection in time"),
-                        )
-                    });
+                    if self.shared.stopping() {
+                        // Closed while Zoom was confirming: the WebSocket is
+                        // open, so close it properly.
+                        close_gracefully(&mut ws);
+                        return Err(Error::Closed);
+                    }
+                    return Err(Error::network(
+                        "waiting for build_connection",
+                        io::Error::new(io::ErrorKind::TimedOut, "no build_connection in time"),
+                    ));
                 }
                 Err(e) => return Err(ws_error("waiting for build_connection", e)),
             }
