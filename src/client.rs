@@ -425,6 +425,13 @@ impl Client {
         self.shared.dropped.load(Ordering::Relaxed)
     }
 
+    /// Frames skipped so far: not JSON, an unknown module, a malformed
+    /// event, a binary frame. Each is logged (WARN for the first ten, then
+    /// at powers of two) and the connection goes on.
+    pub fn skipped_frames(&self) -> u64 {
+        self.shared.skipped.load(Ordering::Relaxed)
+    }
+
     /// Events handed to the channel so far.
     pub fn delivered_events(&self) -> u64 {
         self.shared.delivered.load(Ordering::Relaxed)

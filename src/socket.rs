@@ -68,6 +68,8 @@ pub(crate) struct Shared {
     pub connected: AtomicBool,
     pub dropped: AtomicU64,
     pub delivered: AtomicU64,
+    /// Frames logged and skipped (not JSON, unknown module, malformed event, binary).
+    pub skipped: AtomicU64,
     pub reconnects: AtomicU64,
     /// The fatal error the thread stopped on, if any.
     pub fatal: Mutex<Option<Error>>,
@@ -85,6 +87,7 @@ impl Shared {
             connected: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             fatal: Mutex::new(None),
             finished: (Mutex::new(false), Condvar::new()),
@@ -109,6 +112,18 @@ impl Shared {
             .wait_timeout_while(guard, timeout, |done| !*done)
             .unwrap_or_else(|e| e.into_inner());
         *guard
+    }
+
+    /// Counts a skipped frame and logs it: at WARN for the first ten and
+    /// then at every power of two, at DEBUG otherwise, so that a stream of
+    /// garbage cannot flood the log.
+    fn skipped(&self, why: &str) {
+        let n = self.skipped.fetch_add(1, Ordering::Relaxed) + 1;
+        if n <= 10 || n.is_power_of_two() {
+            log::warn!("zoom-ws: skipped a frame ({n} so far): {why}");
+        } else {
+            log::debug!("zoom-ws: skipped a frame ({n} so far): {why}");
+        }
     }
 
     pub fn stopping(&self) -> bool {
@@ -503,7 +518,7 @@ impl Thread {
                         break;
                     }
                     Inbound::HeartbeatAck => {}
-                    Inbound::Skip(why) => log::warn!("zoom-ws: skipped a frame: {why}"),
+                    Inbound::Skip(why) => self.shared.skipped(&why),
                 },
                 Ok(Message::Close(frame)) => {
                     return Err(Error::WebSocket {
@@ -672,11 +687,11 @@ impl Thread {
                             last_alive,
                         );
                     }
-                    Inbound::Skip(why) => log::warn!("zoom-ws: skipped a frame: {why}"),
+                    Inbound::Skip(why) => self.shared.skipped(&why),
                 },
-                Message::Binary(b) => {
-                    log::warn!("zoom-ws: skipped a binary frame of {} bytes", b.len())
-                }
+                Message::Binary(b) => self
+                    .shared
+                    .skipped(&format!("a binary frame of {} bytes", b.len())),
                 Message::Close(frame) => {
                     // tungstenite queued the reply; send it.
                     let _ = ws.flush();

@@ -234,6 +234,7 @@ fn garbage_frames_are_survived_on_the_same_connection() {
     assert_eq!(next_event(&client).name(), "as.object");
     assert_eq!(next_event(&client).timestamp_ms(), Some(9));
     assert_eq!(zoom.connection_count(), 1, "no reconnect for bad frames");
+    assert_eq!(client.skipped_frames(), 6);
     assert!(client.is_connected());
 }
 
