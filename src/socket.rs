@@ -589,15 +589,19 @@ impl Thread {
     fn serve(&self, mut ws: Ws) -> Ended {
         let s = &self.settings;
         let opened = Instant::now();
-        let mut last_alive = SystemTime::now();
+        // When a frame last arrived: taken from the loop's own clock reading
+        // that follows it, so no clock call is added per frame.
+        let mut last_alive = opened;
         let mut next_heartbeat = opened + s.heartbeat;
         let mut ack_deadline: Option<Instant> = None;
         // True when the last read ended in its timeout rather than a frame.
         let mut woken = false;
-        let lost = |reason: String, token_rejected: bool, last_alive: SystemTime| Ended::Lost {
+        let lost = |reason: String, token_rejected: bool, last_alive: Instant| Ended::Lost {
             reason,
             token_rejected,
-            last_alive,
+            last_alive: SystemTime::now()
+                .checked_sub(last_alive.elapsed())
+                .unwrap_or_else(SystemTime::now),
             lived: opened.elapsed(),
         };
         if let Err(e) = ws
@@ -614,10 +618,13 @@ impl Thread {
                 return Ended::Stopped;
             }
             let now = Instant::now();
+            if !woken {
+                // The last read returned a frame (or none was made yet).
+                last_alive = now;
+            }
             // On a timeout wake-up, a heartbeat may go out up to 1/8 of the
             // interval early (see `Tcp`), so that it is never late.
-            let heartbeat_due = next_heartbeat - s.heartbeat / 8;
-            if now >= next_heartbeat || (woken && now >= heartbeat_due) {
+            if now >= next_heartbeat || (woken && now >= next_heartbeat - s.heartbeat / 8) {
                 if let Some(fatal) = self.tokens.fatal_error() {
                     close_gracefully(&mut ws);
                     return Ended::Fatal(fatal);
@@ -664,7 +671,6 @@ impl Thread {
             };
             // Any frame proves the link alive.
             woken = false;
-            last_alive = SystemTime::now();
             ack_deadline = None;
             match msg {
                 Message::Text(text) => match wire::parse(&text) {
@@ -676,7 +682,7 @@ impl Thread {
                         return lost(
                             format!("Zoom rejected the access token in-band ({content:?})"),
                             true,
-                            last_alive,
+                            Instant::now(),
                         );
                     }
                     Inbound::Refused(content) => {
@@ -684,7 +690,7 @@ impl Thread {
                         return lost(
                             format!("Zoom refused the connection ({content:?})"),
                             false,
-                            last_alive,
+                            Instant::now(),
                         );
                     }
                     Inbound::Skip(why) => self.shared.skipped(&why),
@@ -698,7 +704,7 @@ impl Thread {
                     return lost(
                         format!("closed by the server ({})", describe_close(frame.as_ref())),
                         false,
-                        last_alive,
+                        Instant::now(),
                     );
                 }
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
