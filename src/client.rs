@@ -14,9 +14,11 @@ use crate::credentials::Credentials;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::oauth::{HttpTimeouts, RefreshOptions, TokenRefresher, TokenSource};
-use crate::socket::{self, lock, Settings, Shared};
+use crate::http::HttpTimeouts;
+use crate::oauth::{RefreshOptions, TokenRefresher, TokenSource};
+use crate::socket::{self, Settings, Shared};
 use crate::state::StateChange;
+use crate::sync::lock;
 use crate::tls::TlsConfig;
 
 /// Zoom's WebSocket endpoint.

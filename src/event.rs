@@ -158,20 +158,9 @@ impl fmt::Debug for Event {
         f.debug_struct("Event")
             .field("name", &self.name())
             .field("event_ts", &self.ts)
-            .field("payload", &truncated(self.payload(), 200))
+            .field("payload", &crate::text::truncate(self.payload(), 80))
             .finish()
     }
-}
-
-fn truncated(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// `event_ts` as an integer, a float, or a string of digits; anything else is

@@ -65,7 +65,10 @@ pub(crate) fn client_handshake<S: Read + Write>(
         .ok_or_else(|| {
             Error::invalid(
                 "to the WebSocket upgrade",
-                format!("bad status line {:?}", truncate(status_line)),
+                format!(
+                    "bad status line {:?}",
+                    crate::text::truncate(status_line, 80)
+                ),
             )
         })?;
     if status != 101 {
@@ -138,13 +141,6 @@ fn io_error(context: &str, e: io::Error) -> Error {
             io::Error::new(io::ErrorKind::TimedOut, "handshake timed out"),
         ),
         _ => Error::network(context, e),
-    }
-}
-
-fn truncate(s: &str) -> &str {
-    match s.char_indices().nth(80) {
-        Some((i, _)) => &s[..i],
-        None => s,
     }
 }
 

@@ -48,8 +48,33 @@ use ureq::unversioned::transport::{
 use ureq::{Agent, Body};
 
 use crate::error::Error;
-use crate::oauth::HttpTimeouts;
 use crate::tls::TlsConfig;
+
+/// Timeouts of every HTTP request the crate makes (token endpoint, REST).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HttpTimeouts {
+    /// TCP + TLS connect. Default 10 s.
+    pub connect: Duration,
+    /// The whole request, from connect to the last byte of the body. Default 30 s.
+    pub overall: Duration,
+}
+
+impl Default for HttpTimeouts {
+    fn default() -> Self {
+        HttpTimeouts {
+            connect: Duration::from_secs(10),
+            overall: Duration::from_secs(30),
+        }
+    }
+}
+
+impl HttpTimeouts {
+    /// Timeouts with these bounds.
+    pub fn new(connect: Duration, overall: Duration) -> Self {
+        HttpTimeouts { connect, overall }
+    }
+}
 
 /// Default cap on a response body read with [`read_body`]: 1 MiB. Token and
 /// error answers are a few hundred bytes; REST answers are paged.
@@ -234,28 +259,6 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     // All digits: a parse failure can only be an overflow.
     let secs = v.parse::<u64>().unwrap_or(u64::MAX);
     Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
-}
-
-/// A short, printable summary of a body for an error message: at most `max`
-/// characters of its first line, control characters replaced, every
-/// `secrets` entry scrubbed. Call sites decide whether a body may be quoted
-/// at all (a success body may hold a token).
-pub(crate) fn body_summary(body: &[u8], max: usize, secrets: &[&str]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut text = text.trim().to_owned();
-    for s in secrets {
-        text = crate::secret::scrub(&text, s);
-    }
-    let first_line = text.lines().next().unwrap_or("");
-    let mut out: String = first_line
-        .chars()
-        .take(max)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if first_line.chars().count() > max || text.lines().nth(1).is_some() {
-        out.push_str("...");
-    }
-    out
 }
 
 /// ureq connector: wraps the chained TCP transport in rustls with our own
@@ -462,12 +465,5 @@ mod tests {
             basic_auth("Aladdin", "open sesame"),
             "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
         );
-    }
-
-    #[test]
-    fn summary_is_short_scrubbed_and_printable() {
-        let s = body_summary(b"<html>\x07bad sec-ret here\nmore", 20, &["sec-ret"]);
-        assert_eq!(s, "<html> bad *** here...");
-        assert_eq!(body_summary(b"  ok  ", 20, &[]), "ok");
     }
 }

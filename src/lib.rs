@@ -80,6 +80,8 @@ pub mod rest;
 mod secret;
 mod socket;
 mod state;
+mod sync;
+mod text;
 mod tls;
 pub mod typed;
 pub mod webhook;
@@ -90,9 +92,8 @@ pub use client::{ChannelPolicy, Client, ClientBuilder, Closer, DEFAULT_WS_URL};
 pub use credentials::{Credentials, Grant, DEFAULT_TOKEN_URL};
 pub use error::{Error, JwtError, Result, WebhookError};
 pub use event::Event;
-pub use oauth::{
-    fetch_token, AccessToken, HttpTimeouts, RefreshOptions, TokenRefresher, TokenSource,
-};
+pub use http::HttpTimeouts;
+pub use oauth::{fetch_token, AccessToken, RefreshOptions, TokenRefresher, TokenSource};
 pub use secret::Secret;
 pub use state::StateChange;
 pub use tls::TlsConfig;

@@ -80,7 +80,7 @@ use serde_json::Value;
 use crate::backoff::Backoff;
 use crate::credentials::{Credentials, Grant};
 use crate::error::{Error, Result};
-use crate::http::{self, Target};
+use crate::http::{self, HttpTimeouts, Target};
 use crate::secret::Secret;
 use crate::tls::TlsConfig;
 
@@ -96,24 +96,6 @@ const MIN_LIFETIME: Duration = Duration::from_secs(1);
 const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// How much of a server's error text goes into an error message.
 const MAX_REASON_CHARS: usize = 300;
-
-/// Timeouts of every HTTP request the crate makes (token endpoint, REST).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HttpTimeouts {
-    /// TCP + TLS connect. Default 10 s.
-    pub connect: Duration,
-    /// The whole request, from connect to the last byte of the body. Default 30 s.
-    pub overall: Duration,
-}
-
-impl Default for HttpTimeouts {
-    fn default() -> Self {
-        HttpTimeouts {
-            connect: Duration::from_secs(10),
-            overall: Duration::from_secs(30),
-        }
-    }
-}
 
 /// An OAuth access token and what came with it. `Debug` redacts the token.
 #[derive(Clone, Debug)]
@@ -272,7 +254,7 @@ fn parse_token(
         let quoted = if text.to_ascii_lowercase().contains("token") {
             format!("{} bytes, not shown", body.len())
         } else {
-            format!("{:?}", http::body_summary(body, 120, scrub))
+            format!("{:?}", crate::text::summary(body, 120, scrub))
         };
         Error::invalid(
             &context,
@@ -364,8 +346,8 @@ fn classify_failure(
         ),
         None => (None, None),
     };
-    let reason = reason.map(|r| http::body_summary(r.as_bytes(), MAX_REASON_CHARS, scrub));
-    let code = code.map(|c| http::body_summary(c.as_bytes(), 64, scrub));
+    let reason = reason.map(|r| crate::text::summary(r.as_bytes(), MAX_REASON_CHARS, scrub));
+    let code = code.map(|c| crate::text::summary(c.as_bytes(), 64, scrub));
     let transient_status = status >= 500 || status == 429 || status == 408;
     if let (Some(code), true) = (&code, (400..500).contains(&status) && !transient_status) {
         return Error::Auth {
@@ -377,7 +359,7 @@ fn classify_failure(
     let detail = match reason {
         Some(r) => r,
         None if parsed.is_some() || body.is_empty() => String::new(),
-        None => http::body_summary(body, 120, scrub),
+        None => crate::text::summary(body, 120, scrub),
     };
     let message = if detail.is_empty() {
         format!("from the token endpoint at {}", target.host)
@@ -414,9 +396,7 @@ struct State {
 type Shared = Arc<(Mutex<State>, Condvar)>;
 
 fn lock(shared: &Shared) -> MutexGuard<'_, State> {
-    // The state is plain data, always consistent between statements: a
-    // panic elsewhere while holding the lock does not make it unusable.
-    shared.0.lock().unwrap_or_else(PoisonError::into_inner)
+    crate::sync::lock(&shared.0)
 }
 
 /// Owns the token-refresh thread. Dropping it stops and joins the thread.

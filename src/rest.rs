@@ -99,7 +99,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -110,9 +110,10 @@ use ureq::http::{HeaderValue, Method, Request};
 use crate::backoff::Backoff;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
+use crate::http::HttpTimeouts;
 use crate::http::{self, Target};
 use crate::jwt::{ApiToken, CLOCK_SKEW, DEFAULT_LIFETIME};
-use crate::oauth::{AccessToken, HttpTimeouts, TokenSource};
+use crate::oauth::{AccessToken, TokenSource};
 use crate::secret::Secret;
 use crate::tls::TlsConfig;
 
@@ -176,7 +177,7 @@ struct JwtSigner {
 impl JwtSigner {
     /// The current JWT, or a fresh one when it is close to expiry.
     fn token(&self) -> Secret {
-        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut current = crate::sync::lock(&self.current);
         let margin = (self.lifetime / 10).min(MAX_JWT_MARGIN);
         if let Some((token, expires_at)) = current.as_ref() {
             if expires_at.saturating_duration_since(Instant::now()) > margin {
@@ -192,7 +193,7 @@ impl JwtSigner {
 
     /// Drops the current JWT: the next call signs a new one.
     fn forget(&self) {
-        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        *crate::sync::lock(&self.current) = None;
     }
 }
 
@@ -931,25 +932,11 @@ fn join_url(base: &str, path: &str, query: &[(String, String)]) -> String {
     for (name, value) in query {
         url.push(separator);
         separator = '&';
-        percent_encode(&mut url, name);
+        crate::text::percent_encode(&mut url, name);
         url.push('=');
-        percent_encode(&mut url, value);
+        crate::text::percent_encode(&mut url, value);
     }
     url
-}
-
-/// RFC 3986: everything but the unreserved characters as `%XX`.
-fn percent_encode(out: &mut String, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 15)] as char);
-        }
-    }
 }
 
 /// True when a ureq error means the request never left: no connection.
@@ -1005,7 +992,7 @@ fn api_error(status: u16, body: &[u8], retry_after: Option<Duration>, scrub: &[&
         .as_ref()
         .and_then(|p| p.code.as_ref())
         .and_then(text)
-        .map(|c| http::body_summary(c.as_bytes(), 64, scrub));
+        .map(|c| crate::text::summary(c.as_bytes(), 64, scrub));
     let mut message = match &parsed {
         Some(p) => p.message.as_ref().and_then(text).unwrap_or_default(),
         None => String::from_utf8_lossy(body).into_owned(),
@@ -1036,7 +1023,7 @@ fn api_error(status: u16, body: &[u8], retry_after: Option<Duration>, scrub: &[&
     Error::Http {
         status,
         code,
-        message: http::body_summary(message.as_bytes(), MAX_MESSAGE_CHARS, scrub),
+        message: crate::text::summary(message.as_bytes(), MAX_MESSAGE_CHARS, scrub),
         retry_after,
     }
 }

@@ -32,6 +32,8 @@ use crate::event::Event;
 use crate::handshake;
 use crate::oauth::{AccessToken, TokenSource};
 use crate::state::StateChange;
+use crate::sync::lock;
+use crate::text::percent_encode;
 use crate::tls::TlsConfig;
 use crate::wire::{self, Inbound};
 
@@ -133,11 +135,6 @@ impl Shared {
     fn set_waker(&self, sock: Option<TcpStream>) {
         *lock(&self.waker) = sock;
     }
-}
-
-/// Locks a mutex, ignoring poisoning (the data are plain values).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The TCP socket under the WebSocket (and under TLS), with the read
@@ -556,12 +553,12 @@ impl Thread {
         if let Some(id) = &self.settings.subscription_id {
             path.push(sep);
             path.push_str("subscriptionId=");
-            percent_encode(id, &mut path);
+            percent_encode(&mut path, id);
             sep = '&';
         }
         path.push(sep);
         path.push_str("access_token=");
-        percent_encode(token.secret().expose(), &mut path);
+        percent_encode(&mut path, token.secret().expose());
         path
     }
 
@@ -796,17 +793,6 @@ fn ws_error(context: &str, e: tungstenite::Error) -> Error {
     }
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-fn percent_encode(s: &str, out: &mut String) {
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -862,12 +848,5 @@ mod tests {
         tcp.shared.request_stop();
         let e = tcp.read(&mut [0u8; 8]).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
-    }
-
-    #[test]
-    fn percent_encoding() {
-        let mut s = String::new();
-        percent_encode("aZ9-._~ +/=&é", &mut s);
-        assert_eq!(s, "aZ9-._~%20%2B%2F%3D%26%C3%A9");
     }
 }

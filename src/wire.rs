@@ -141,7 +141,10 @@ pub(crate) fn parse(text: &str) -> Inbound {
                 Inbound::Refused(content)
             }
         }
-        other => Inbound::Skip(format!("unknown module {:?}", truncate(other, 40))),
+        other => Inbound::Skip(format!(
+            "unknown module {:?}",
+            crate::text::truncate(other, 40)
+        )),
     }
 }
 
@@ -149,13 +152,6 @@ pub(crate) fn parse(text: &str) -> Inbound {
 pub(crate) fn is_token_rejection(content: &str) -> bool {
     let c = content.trim();
     REJECTIONS.iter().any(|r| c.eq_ignore_ascii_case(r))
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
 }
 
 fn liberal_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {

@@ -320,10 +320,7 @@ fn fast_opts() -> RefreshOptions {
             initial: Duration::from_millis(10),
             max: Duration::from_millis(50),
         },
-        timeouts: HttpTimeouts {
-            connect: Duration::from_secs(5),
-            overall: Duration::from_secs(5),
-        },
+        timeouts: HttpTimeouts::new(Duration::from_secs(5), Duration::from_secs(5)),
         ..RefreshOptions::default()
     }
 }
@@ -494,10 +491,7 @@ fn stop_is_prompt_even_mid_request() {
     // The server never answers; the overall timeout is long.
     let server = Server::start(vec![Reply::Hang]);
     let mut opts = fast_opts();
-    opts.timeouts = HttpTimeouts {
-        connect: Duration::from_secs(30),
-        overall: Duration::from_secs(30),
-    };
+    opts.timeouts = HttpTimeouts::new(Duration::from_secs(30), Duration::from_secs(30));
     let refresher = TokenRefresher::start(account_creds(&server), opts);
     let source = refresher.source();
     server.next_request(); // the request is in flight
@@ -730,10 +724,7 @@ fn garbage_body_is_a_clear_error() {
 fn silent_server_hits_the_overall_timeout() {
     let server = Server::start(vec![Reply::Hang]);
     let mut opts = fast_opts();
-    opts.timeouts = HttpTimeouts {
-        connect: Duration::from_millis(500),
-        overall: Duration::from_millis(500),
-    };
+    opts.timeouts = HttpTimeouts::new(Duration::from_millis(500), Duration::from_millis(500));
     let started = Instant::now();
     let err = fetch_token(&client_creds(&server), &opts).unwrap_err();
     let took = started.elapsed();

@@ -283,10 +283,7 @@ impl Tokens {
 }
 
 fn timeouts() -> HttpTimeouts {
-    HttpTimeouts {
-        connect: Duration::from_secs(2),
-        overall: Duration::from_secs(5),
-    }
+    HttpTimeouts::new(Duration::from_secs(2), Duration::from_secs(5))
 }
 
 fn fast_backoff() -> Backoff {

@@ -121,7 +121,7 @@ impl Shared {
     /// The state, for reading. A thread that panicked while holding the
     /// lock leaves plain data behind: carry on with it.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::sync::lock(&self.state)
     }
 
     /// Changes the state and wakes every waiter.

@@ -15,7 +15,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use rustls::ServerConnection;
@@ -105,7 +105,7 @@ pub(crate) struct Conn {
 
 impl Conn {
     fn io(&self) -> MutexGuard<'_, Io> {
-        self.io.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::sync::lock(&self.io)
     }
 
     /// True while it takes frames: not closing, not dropped.
