@@ -13,7 +13,9 @@
 //! Zoom signs its `endpoint.url_validation` challenge like any other
 //! delivery; the answer is a JSON body with the plain token and its HMAC
 //! ([`UrlValidation`]), sent with status 200 within 3 seconds.
-//! [`Verifier::receive`] does all of this in one call:
+//! [`Verifier::receive`] does all of this in one call, and it is the only
+//! way to get an answer: it verifies the delivery first, so the crate never
+//! computes the HMAC of a string an unauthenticated sender chose.
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -22,7 +24,7 @@
 //! let verifier = Verifier::new("4fv1RkqGQUq5sWbEz6hA5A"); // ZOOM_WEBHOOK_SECRET_TOKEN
 //!
 //! // What an HTTP server received (here: made up with the same secret).
-//! let body = br#"{"event":"meeting.started","event_ts":1626230691572,"payload":{"object":{"id":"1"}}}"#;
+//! let body = br#"{"payload":{"plainToken":"xys8n8PGS7mAU0m5-YJjRA"},"event_ts":1720705455858,"event":"endpoint.url_validation"}"#;
 //! let ts = std::time::SystemTime::now()
 //!     .duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
 //! let mut headers = HashMap::new();
@@ -30,15 +32,33 @@
 //! headers.insert("x-zm-signature", verifier.signature(&ts, body));
 //!
 //! match verifier.receive(|name| headers.get(name).map(String::as_str), body)? {
-//!     Delivery::Event(event) => assert_eq!(event.name(), "meeting.started"),
 //!     Delivery::UrlValidation(answer) => {
 //!         // respond 200 with `answer.to_json()` as an application/json body
-//!         panic!("not a challenge: {answer:?}")
+//!         assert_eq!(answer.plain_token, "xys8n8PGS7mAU0m5-YJjRA");
 //!     }
+//!     Delivery::Event(event) => panic!("not an event: {event:?}"),
 //!     _ => {} // Delivery is non-exhaustive
 //! }
+//!
+//! // The same challenge with a forged signature gets no answer.
+//! headers.insert("x-zm-signature", format!("v0={}", "0".repeat(64)));
+//! assert!(verifier.receive(|name| headers.get(name).map(String::as_str), body).is_err());
 //! # Ok::<_, zoom_ws::Error>(())
 //! ```
+//!
+//! # Why answers come only from verified deliveries
+//!
+//! The answer to a challenge is HMAC-SHA256(secret token, plainToken), and
+//! a delivery's signature is HMAC-SHA256(secret token, `v0:{ts}:{body}`)
+//! under the same key. Answering an unverified challenge whose plainToken
+//! is `v0:<now>:<forged event JSON>` would hand the sender a valid
+//! `x-zm-signature` for the forged event. So an answer is computed only
+//! inside [`Verifier::receive`], after the signature and timestamp checks,
+//! and only for a plainToken of the shape Zoom sends (1 to
+//! [`MAX_PLAIN_TOKEN_LEN`] characters of base64url, `A-Z a-z 0-9 - _`, and
+//! `=` padding): such a token never contains the `:` every signed delivery
+//! text has, so no answer is ever a valid delivery signature. Any other
+//! plainToken is [`WebhookError::MalformedBody`].
 //!
 //! An `Err` is [`Error::Webhook`]: answer 401 for everything but
 //! [`WebhookError::MalformedBody`] (a signed body that is not an event: 400).
@@ -68,6 +88,10 @@ pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(5 * 60);
 
 /// The `event` of Zoom's URL validation challenge.
 pub const URL_VALIDATION_EVENT: &str = "endpoint.url_validation";
+
+/// The longest URL validation `plainToken` answered: 128 characters. Zoom's
+/// are 22 (16 random bytes in base64url); see the [module docs](self).
+pub const MAX_PLAIN_TOKEN_LEN: usize = 128;
 
 /// Checks webhook deliveries against the app's secret token.
 ///
@@ -223,7 +247,9 @@ impl Verifier {
     /// server keeps their original case. Errors: those of
     /// [`Verifier::verify_at`], then [`WebhookError::MalformedBody`] if the
     /// body is not a JSON event object, or a challenge without a string
-    /// `payload.plainToken`.
+    /// `payload.plainToken` of the shape Zoom sends (1 to
+    /// [`MAX_PLAIN_TOKEN_LEN`] base64url characters: see the
+    /// [module docs](self)).
     pub fn receive_at<'h>(
         &self,
         mut headers: impl FnMut(&str) -> Option<&'h str>,
@@ -235,22 +261,19 @@ impl Verifier {
         self.verify_at(timestamp, signature, raw_body, now)?;
         let event = parse_event(raw_body)?;
         Ok(match challenge_token(&event)? {
-            Some(plain_token) => Delivery::UrlValidation(self.url_validation(&plain_token)),
+            Some(plain_token) => Delivery::UrlValidation(self.answer(plain_token)),
             None => Delivery::Event(event),
         })
     }
 
-    /// The answer to a URL validation challenge carrying `plain_token`.
-    ///
-    /// ```
-    /// let answer = zoom_ws::webhook::Verifier::new("secret").url_validation("abc");
-    /// assert_eq!(answer.encrypted_token.len(), 64);
-    /// assert!(answer.to_json().starts_with(r#"{"plainToken":"abc","encryptedToken":""#));
-    /// ```
-    pub fn url_validation(&self, plain_token: &str) -> UrlValidation {
+    /// The answer to a verified challenge. Private on purpose: a public
+    /// way to HMAC an arbitrary string with the secret token would be a
+    /// signing oracle (see the [module docs](self)). `plain_token` has been
+    /// checked by [`challenge_token`].
+    fn answer(&self, plain_token: String) -> UrlValidation {
         let tag = hmac::sign(self.secret.expose().as_bytes(), &[plain_token.as_bytes()]);
         UrlValidation {
-            plain_token: plain_token.to_owned(),
+            plain_token,
             encrypted_token: hmac::hex(&tag),
         }
     }
@@ -320,29 +343,8 @@ pub fn parse_event(raw_body: &[u8]) -> Result<Event> {
     })
 }
 
-/// Recognises Zoom's URL validation challenge: `Some(plainToken)` if `raw_body`
-/// is an `endpoint.url_validation` event, `None` for any other event. **Does
-/// not verify anything** (see [`parse_event`]).
-///
-/// Fails with [`WebhookError::MalformedBody`] if the body is not an event, or
-/// is a challenge without a string `payload.plainToken`.
-///
-/// ```
-/// use zoom_ws::webhook::{url_validation_token, Verifier};
-///
-/// let body = br#"{"payload":{"plainToken":"xys8n8PGS7mAU0m5-YJjRA"},"event_ts":1720705455858,"event":"endpoint.url_validation"}"#;
-/// let token = url_validation_token(body)?.expect("a challenge");
-/// let answer = Verifier::new("4fv1RkqGQUq5sWbEz6hA5A").url_validation(&token);
-/// assert_eq!(answer.plain_token, "xys8n8PGS7mAU0m5-YJjRA");
-///
-/// let other = br#"{"event":"meeting.started","event_ts":1,"payload":{}}"#;
-/// assert_eq!(url_validation_token(other)?, None);
-/// # Ok::<_, zoom_ws::Error>(())
-/// ```
-pub fn url_validation_token(raw_body: &[u8]) -> Result<Option<String>> {
-    challenge_token(&parse_event(raw_body)?)
-}
-
+/// The checked `payload.plainToken` of a URL validation challenge, `None`
+/// for any other event.
 fn challenge_token(event: &Event) -> Result<Option<String>> {
     #[derive(Deserialize)]
     struct Challenge {
@@ -355,5 +357,43 @@ fn challenge_token(event: &Event) -> Result<Option<String>> {
     let challenge: Challenge = serde_json::from_str(event.payload()).map_err(|_| {
         WebhookError::MalformedBody("URL validation without a string payload.plainToken".into())
     })?;
+    if !is_zoom_plain_token(&challenge.plain_token) {
+        return Err(WebhookError::MalformedBody(format!(
+            "URL validation plainToken is not what Zoom sends (1 to {MAX_PLAIN_TOKEN_LEN} base64url characters)"
+        ))
+        .into());
+    }
     Ok(Some(challenge.plain_token))
+}
+
+/// True for 1 to [`MAX_PLAIN_TOKEN_LEN`] characters of `A-Z a-z 0-9 - _ =`.
+fn is_zoom_plain_token(token: &str) -> bool {
+    (1..=MAX_PLAIN_TOKEN_LEN).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'='))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_token_shape() {
+        for ok in ["xys8n8PGS7mAU0m5-YJjRA", "a", "A_b-c==", &"x".repeat(128)] {
+            assert!(is_zoom_plain_token(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "v0:1720705455:{}",
+            "a b",
+            "a:b",
+            "a/b+c",
+            "é",
+            "a\n",
+            &"x".repeat(129),
+        ] {
+            assert!(!is_zoom_plain_token(bad), "{bad}");
+        }
+    }
 }

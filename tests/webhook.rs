@@ -1,5 +1,7 @@
 //! Webhook verification: Zoom's vector, raw non-ASCII bodies, each refusal's
-//! distinct error, URL validation, and parsing into an `Event`.
+//! distinct error, URL validation answered only for verified deliveries with
+//! Zoom's token shape (the signing oracle of issue 9), sign-then-verify
+//! properties, and parsing into an `Event`.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -239,52 +241,187 @@ fn empty_secret_is_a_config_error() {
 
 // Expected encryptedToken from python3:
 //   python3 -c 'import hmac,hashlib; print(hmac.new(b"4fv1RkqGQUq5sWbEz6hA5A", b"xys8n8PGS7mAU0m5-YJjRA", hashlib.sha256).hexdigest())'
-//   python3 -c 'import hmac,hashlib; print(hmac.new(b"4fv1RkqGQUq5sWbEz6hA5A", "plain-Zoë".encode(), hashlib.sha256).hexdigest())'
 const ENCRYPTED: &str = "2fffc6a967dde4f68024025a5bd991c5ae1e5313b4e6365be4883e3e81d479b3";
-const ENCRYPTED_UNICODE: &str = "2139109f2c0de99eb447b97d1b942e1d60a3d69e31e2befeafc7c75e0a8d429a";
+
+/// Signs `body` at `TS` and hands it to `receive_at`.
+fn receive_signed(v: &Verifier, body: &[u8]) -> zoom_ws::Result<Delivery> {
+    let sig = v.signature(TS, body);
+    let h = headers(TS, &sig);
+    v.receive_at(|n| h.get(n).copied(), body, now())
+}
+
+fn challenge(plain_token: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "payload": {"plainToken": plain_token},
+        "event_ts": 1_720_705_455_858_u64,
+        "event": "endpoint.url_validation",
+    }))
+    .unwrap()
+}
+
+fn answer(d: zoom_ws::Result<Delivery>) -> webhook::UrlValidation {
+    match d {
+        Ok(Delivery::UrlValidation(answer)) => answer,
+        other => panic!("expected an answer, got {other:?}"),
+    }
+}
 
 #[test]
 fn url_validation_answer() {
     let v = Verifier::new(SECRET);
-    let token = webhook::url_validation_token(BODY).unwrap().unwrap();
-    assert_eq!(token, "xys8n8PGS7mAU0m5-YJjRA");
-    let answer = v.url_validation(&token);
-    assert_eq!(answer.plain_token, token);
-    assert_eq!(answer.encrypted_token, ENCRYPTED);
+    let a = answer(receive_signed(&v, BODY));
+    assert_eq!(a.plain_token, "xys8n8PGS7mAU0m5-YJjRA");
+    assert_eq!(a.encrypted_token, ENCRYPTED);
     assert_eq!(
-        answer.to_json(),
+        a.to_json(),
         format!(r#"{{"plainToken":"xys8n8PGS7mAU0m5-YJjRA","encryptedToken":"{ENCRYPTED}"}}"#)
     );
-
-    assert_eq!(
-        v.url_validation("plain-Zoë").encrypted_token,
-        ENCRYPTED_UNICODE
-    );
-    // A token needing JSON escapes still gives valid JSON.
-    let odd = v.url_validation("a\"b\\c");
-    let parsed: serde_json::Value = serde_json::from_str(&odd.to_json()).unwrap();
-    assert_eq!(parsed["plainToken"], "a\"b\\c");
+    // Padding and the longest accepted token.
+    let long = "A".repeat(webhook::MAX_PLAIN_TOKEN_LEN);
+    for token in ["Zm9vYg==", "a", long.as_str()] {
+        assert_eq!(
+            answer(receive_signed(&v, &challenge(token))).plain_token,
+            token
+        );
+    }
 }
 
 #[test]
 fn url_validation_recognition() {
+    let v = Verifier::new(SECRET);
     let other = br#"{"event":"meeting.started","event_ts":1,"payload":{"plainToken":"x"}}"#;
-    assert_eq!(webhook::url_validation_token(other).unwrap(), None);
+    assert!(matches!(receive_signed(&v, other), Ok(Delivery::Event(_))));
     for bad in [
         &br#"{"event":"endpoint.url_validation","payload":{}}"#[..],
         br#"{"event":"endpoint.url_validation","payload":{"plainToken":5}}"#,
         br#"{"event":"endpoint.url_validation"}"#,
+        b"",
+        b"[]",
+        b"{}",
+        b"not json",
+        b"\xff\xfe",
     ] {
         assert!(matches!(
-            hook_err(webhook::url_validation_token(bad)),
+            hook_err(receive_signed(&v, bad)),
             WebhookError::MalformedBody(_)
         ));
     }
-    for bad in [&b""[..], b"[]", b"{}", b"not json", b"\xff\xfe"] {
-        assert!(matches!(
-            hook_err(webhook::url_validation_token(bad)),
-            WebhookError::MalformedBody(_)
-        ));
+}
+
+/// The signing oracle of issue 9: a challenge whose plainToken is a
+/// delivery's signed text `v0:{ts}:{body}` must never be answered, or the
+/// answer would be a valid `x-zm-signature` for a forged event.
+#[test]
+fn no_answer_for_a_signed_text_plain_token() {
+    let v = Verifier::new(SECRET);
+    let forged =
+        br#"{"event":"meeting.started","event_ts":1720705455858,"payload":{"object":{"id":"1"}}}"#;
+    let plain = format!("v0:{TS}:{}", std::str::from_utf8(forged).unwrap());
+    let body = challenge(&plain);
+
+    // Unsigned, or signed with anything but the secret: refused before
+    // the body is even read.
+    assert_eq!(
+        hook_err(v.receive_at(|_| None, &body, now())),
+        WebhookError::MissingSignature
+    );
+    let h = headers(TS, SIG);
+    assert_eq!(
+        hook_err(v.receive_at(|n| h.get(n).copied(), &body, now())),
+        WebhookError::SignatureMismatch
+    );
+    // Even signed with the secret (as if Zoom sent it): not Zoom's shape.
+    match hook_err(receive_signed(&v, &body)) {
+        WebhookError::MalformedBody(why) => {
+            assert!(why.contains("not what Zoom sends"), "{why}");
+            assert!(!why.contains("v0:"), "{why}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Any other plainToken Zoom does not send.
+    for token in [
+        "v0:1:{}",
+        "a:b",
+        "",
+        "with space",
+        "slash/plus+",
+        "Zoë",
+        &"A".repeat(webhook::MAX_PLAIN_TOKEN_LEN + 1),
+    ] {
+        assert!(
+            matches!(
+                hook_err(receive_signed(&v, &challenge(token))),
+                WebhookError::MalformedBody(_)
+            ),
+            "{token:?}"
+        );
+    }
+}
+
+/// No answer is ever a valid delivery signature: for random accepted
+/// tokens, the answer used as `x-zm-signature` verifies no delivery made
+/// of the token's own text (the only text whose HMAC it is), because a
+/// signed delivery text always has a `:` and an accepted token never does.
+#[test]
+fn no_answer_verifies_as_a_delivery_signature() {
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=";
+    let v = Verifier::new(SECRET);
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    for _ in 0..300 {
+        let len = 1 + (rng.next() % webhook::MAX_PLAIN_TOKEN_LEN as u64) as usize;
+        let token: String = (0..len)
+            .map(|_| CHARS[(rng.next() % CHARS.len() as u64) as usize] as char)
+            .collect();
+        let a = answer(receive_signed(&v, &challenge(&token)));
+        assert!(!a.plain_token.contains(':'));
+        let sig = format!("v0={}", a.encrypted_token);
+        // Every way of reading the token as `v0:{ts}:{body}` fails: there
+        // is no `:` to split on, so try the token as body and as timestamp.
+        for (ts, body) in [(TS, token.as_bytes()), (token.as_str(), b"{}".as_slice())] {
+            assert!(v.verify_at(Some(ts), Some(&sig), body, now()).is_err());
+        }
+    }
+}
+
+/// A tiny deterministic PRNG (xorshift64), so the property tests need no
+/// dependency and fail reproducibly.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Sign-then-verify holds for arbitrary bodies (any bytes, not only JSON),
+/// and any one-bit change of the body or timestamp breaks it.
+#[test]
+fn sign_then_verify_arbitrary_bodies() {
+    let v = Verifier::new(SECRET);
+    let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
+    for _ in 0..500 {
+        let len = (rng.next() % 600) as usize;
+        let body: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let ts = (1_720_705_455 + rng.next() % 600 - 300).to_string();
+        let sig = v.signature(&ts, &body);
+        v.verify_at(Some(&ts), Some(&sig), &body, now()).unwrap();
+        if !body.is_empty() {
+            let mut flipped = body.clone();
+            let i = (rng.next() % body.len() as u64) as usize;
+            flipped[i] ^= 1 << (rng.next() % 8);
+            assert_eq!(
+                hook_err(v.verify_at(Some(&ts), Some(&sig), &flipped, now())),
+                WebhookError::SignatureMismatch
+            );
+        }
+        let other_ts = (ts.parse::<u64>().unwrap() + 1).to_string();
+        assert_eq!(
+            hook_err(v.verify_at(Some(&other_ts), Some(&sig), &body, now())),
+            WebhookError::SignatureMismatch
+        );
     }
 }
 
@@ -383,7 +520,7 @@ fn garbage_never_panics() {
         let body = gen();
         let _ = v.verify_at(Some(&ts), Some(&sig), body.as_bytes(), now());
         let _ = v.receive_at(|_| Some(sig.as_str()), body.as_bytes(), now());
-        let _ = webhook::url_validation_token(body.as_bytes());
+        let _ = webhook::parse_event(body.as_bytes());
     }
     let _ = v.verify_at(Some("99999999999999999"), Some(SIG), BODY, UNIX_EPOCH);
     let _ = v.verify_at(
