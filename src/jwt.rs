@@ -47,7 +47,7 @@
 //! # Ok::<_, zoom_ws::Error>(())
 //! ```
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -57,6 +57,7 @@ use serde_json::{Map, Value};
 use crate::error::{JwtError, Result};
 use crate::hmac;
 use crate::secret::Secret;
+use crate::time::epoch_secs;
 
 /// The header of every token this module signs, as it is encoded.
 const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
@@ -70,14 +71,6 @@ pub const CLOCK_SKEW: Duration = Duration::from_secs(30);
 
 /// The claims of a decoded token, in a JSON object.
 pub type Claims = Map<String, Value>;
-
-/// Epoch seconds of `t`; negative before 1970.
-pub(crate) fn epoch_secs(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        Err(e) => i64::try_from(e.duration().as_secs()).map_or(i64::MIN, |s| -s),
-    }
-}
 
 /// Seconds of `d`, saturated to `i64`.
 fn secs(d: Duration) -> i64 {

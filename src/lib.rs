@@ -60,42 +60,93 @@
 //! The cargo feature `mock` adds `zoom_ws::mock`, a local Zoom emulator
 //! (token endpoint and WebSocket endpoint, plain and TLS) with fault
 //! injection, for your own tests.
+//!
+//! # Features
+//!
+//! Webhook-only and JWT-only users can leave the WebSocket stack out
+//! (`default-features = false, features = ["webhook"]`). Crates: the crates
+//! compiled, zoom-ws included (`cargo tree -e normal,build --prefix none
+//! --no-default-features --features X`, one line per crate, as in README):
+//!
+//! | Feature | Default | Adds | Brings in | Crates |
+//! |---|---|---|---|---|
+//! | (none) | | [`Event`], [`typed`], [`Error`], [`Secret`] | serde, serde_json | 12 |
+//! | `webhook` | yes | `zoom_ws::webhook` | ring | 20 |
+//! | `jwt` | yes | `zoom_ws::jwt` | ring, base64 | 21 |
+//! | `stream` | yes | `Client`, `oauth`, `rest`; turns on `jwt` | tungstenite, ureq, rustls, webpki-roots, crossbeam-channel, log | 46 |
+//! | `mock` | no | `zoom_ws::mock`; turns on `stream` | rcgen | 54 |
+//!
+//! The default (`stream`, `webhook`, `jwt`) compiles 46 crates: `webhook`
+//! and `jwt` add nothing that `stream` does not already bring.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+// Modules by feature. Always: events, errors, secrets. `stream`: the
+// WebSocket client, OAuth and REST. `jwt`, `webhook`: HMAC-SHA256 only.
+// Helpers used by every feature have parts only `stream` uses.
+#[cfg(feature = "stream")]
 mod backoff;
+#[cfg(feature = "stream")]
 mod client;
+#[cfg(feature = "stream")]
 mod credentials;
+#[cfg(feature = "stream")]
 mod endpoint;
+#[cfg_attr(not(feature = "stream"), allow(dead_code))]
 mod error;
 mod event;
+#[cfg(feature = "stream")]
 mod handshake;
+#[cfg(any(feature = "jwt", feature = "webhook"))]
+#[cfg_attr(not(feature = "webhook"), allow(dead_code))]
 mod hmac;
+#[cfg(feature = "stream")]
 mod http;
+#[cfg(feature = "jwt")]
 pub mod jwt;
 #[cfg(feature = "mock")]
 pub mod mock;
+#[cfg(feature = "stream")]
 pub mod oauth;
+#[cfg(feature = "stream")]
 pub mod rest;
+#[cfg_attr(not(feature = "stream"), allow(dead_code))]
 mod secret;
+#[cfg(feature = "stream")]
 mod socket;
+#[cfg(feature = "stream")]
 mod state;
+#[cfg(feature = "stream")]
 mod sync;
+#[cfg_attr(not(feature = "stream"), allow(dead_code))]
 mod text;
+#[cfg(any(feature = "jwt", feature = "webhook"))]
+mod time;
+#[cfg(feature = "stream")]
 mod tls;
 pub mod typed;
+#[cfg(feature = "webhook")]
 pub mod webhook;
+#[cfg(feature = "stream")]
 mod wire;
 
+#[cfg(feature = "stream")]
 pub use backoff::Backoff;
+#[cfg(feature = "stream")]
 pub use client::{ChannelPolicy, Client, ClientBuilder, Closer, DEFAULT_WS_URL};
+#[cfg(feature = "stream")]
 pub use credentials::{Credentials, Grant, DEFAULT_TOKEN_URL};
 pub use error::{Error, JwtError, Result, WebhookError};
 pub use event::Event;
+#[cfg(feature = "stream")]
 pub use http::HttpTimeouts;
+#[cfg(feature = "stream")]
 pub use oauth::{fetch_token, AccessToken, RefreshOptions, TokenRefresher, TokenSource};
 pub use secret::Secret;
+#[cfg(feature = "stream")]
 pub use state::StateChange;
+#[cfg(feature = "stream")]
 pub use tls::TlsConfig;
 
 /// The examples in README.md, compiled and run as doctests.
@@ -105,6 +156,7 @@ struct ReadmeDoctests;
 
 /// Not part of the API (no semver promise): the per-frame parsing of the
 /// socket thread, exposed for the benchmark's instruction counts.
+#[cfg(feature = "stream")]
 #[doc(hidden)]
 pub fn __parse_frame(text: &str) -> Option<Event> {
     match wire::parse(text) {

@@ -73,8 +73,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result, WebhookError};
 use crate::event::Event;
 use crate::hmac;
-use crate::jwt::epoch_secs;
 use crate::secret::Secret;
+use crate::time::epoch_secs;
 
 /// The signature header, `v0=<64 hex digits>` (lowercase, as HTTP/2 sends it;
 /// header names are case-insensitive).
