@@ -63,10 +63,14 @@ impl Event {
     /// Parses the complete JSON of one event object. Fails if it is not a
     /// JSON object with a string `event` field. `event_ts` may be a number or
     /// a string of digits (liberal: Zoom documents milliseconds as a number).
+    ///
+    /// The error ([`Error::InvalidResponse`]), like those of the parsing
+    /// methods below, says what is wrong and where (line, column) without
+    /// quoting the JSON: it may be server text holding anything.
     pub fn from_json(json: String) -> Result<Event> {
         let (name, ts, payload) = {
             let env: Envelope<'_> = serde_json::from_str(&json)
-                .map_err(|e| Error::invalid("in a Zoom event", e.to_string()))?;
+                .map_err(|e| Error::invalid("in a Zoom event", crate::text::json_error(&e)))?;
             let name = match env.event {
                 Cow::Borrowed(s) => Name::At(offset_of(&json, s)),
                 Cow::Owned(s) => Name::Owned(s.into_boxed_str()),
@@ -111,14 +115,20 @@ impl Event {
     /// The `payload` parsed into any deserializable type.
     pub fn parse_payload<T: DeserializeOwned>(&self) -> Result<T> {
         serde_json::from_str(self.payload()).map_err(|e| {
-            Error::invalid(format!("in the payload of {}", self.name()), e.to_string())
+            Error::invalid(
+                format!(
+                    "in the payload of {:?}",
+                    crate::text::truncate(self.name(), 64)
+                ),
+                crate::text::json_error(&e),
+            )
         })
     }
 
     /// The complete event parsed into a `serde_json::Value`.
     pub fn to_value(&self) -> Result<serde_json::Value> {
         serde_json::from_str(&self.json)
-            .map_err(|e| Error::invalid("in a Zoom event", e.to_string()))
+            .map_err(|e| Error::invalid("in a Zoom event", crate::text::json_error(&e)))
     }
 
     /// Typed access to the common events (meetings, participants, recordings,
@@ -257,6 +267,38 @@ mod tests {
             let e = Event::from_json(bad.into()).unwrap_err();
             assert!(matches!(e, Error::InvalidResponse { .. }), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn errors_quote_no_values() {
+        let secret = "SECRET-9876";
+        let big = "v".repeat(1 << 20);
+        for bad in [
+            format!(r#""{secret}{big}""#),
+            format!(r#"{{"event":["{secret}{big}"]}}"#),
+            format!(r#"{{"{secret}{big}":1}}"#),
+            format!(r#"{{"event":"x","payload":{{"{secret}":"#),
+        ] {
+            let e = Event::from_json(bad).unwrap_err().to_string();
+            assert!(!e.contains(secret) && e.len() < 300, "{e}");
+        }
+        let ev = Event::from_json(format!(
+            r#"{{"event":"meeting.started\n{big}","payload":{{"object":{{"id":["{secret}"]}}}}}}"#
+        ))
+        .unwrap();
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct P {
+            object: O,
+        }
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct O {
+            id: String,
+        }
+        let e = ev.parse_payload::<P>().unwrap_err().to_string();
+        assert!(!e.contains(secret) && e.len() < 400, "{e}");
+        assert!(e.contains(r#""meeting.started\nvvv"#), "{e}");
     }
 
     #[test]

@@ -63,11 +63,13 @@ pub(crate) fn client_handshake<S: Read + Write>(
         .nth(1)
         .and_then(|s| s.parse::<u16>().ok())
         .ok_or_else(|| {
+            // A server may echo the request line, token and all.
+            let secrets = query_values(path_and_query);
             Error::invalid(
                 "to the WebSocket upgrade",
                 format!(
                     "bad status line {:?}",
-                    crate::text::truncate(status_line, 80)
+                    crate::text::summary(status_line.as_bytes(), MAX_QUOTED, &secrets)
                 ),
             )
         })?;
@@ -99,6 +101,22 @@ pub(crate) fn client_handshake<S: Read + Write>(
         ));
     }
     Ok(rest)
+}
+
+/// The most of a server's status line quoted in an error, in characters.
+const MAX_QUOTED: usize = 80;
+
+/// Every query value of `path_and_query` of 8 characters or more (the
+/// access token among them), for scrubbing server text that might echo the
+/// request. Shorter values are left alone: scrubbing `s` would mangle the
+/// whole text and hide nothing.
+fn query_values(path_and_query: &str) -> Vec<&str> {
+    let query = path_and_query.split_once('?').map_or("", |(_, q)| q);
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').map(|(_, v)| v))
+        .filter(|v| v.len() >= 8)
+        .collect()
 }
 
 /// Reads up to and including the blank line that ends an HTTP head. Returns
@@ -220,6 +238,30 @@ mod tests {
             Err(Error::Upgrade { status: 401 }) => {}
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn bad_status_line_is_scrubbed_cut_and_printable() {
+        let mut answer =
+            b"HTTP/1.1 GET /ws?subscriptionId=s&access_token=TOKEN-abc \x1b[2J".to_vec();
+        answer.extend_from_slice(&[b'x'; 5000]);
+        answer.extend_from_slice(b"\xff\r\n\r\n");
+        let mut s = Canned {
+            input: Cursor::new(answer),
+            output: Vec::new(),
+        };
+        let e = client_handshake(&mut s, "h", "/ws?subscriptionId=s&access_token=TOKEN-abc")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("TOKEN-abc"), "{e}");
+        assert!(!e.contains('\x1b'), "{e}");
+        assert!(e.len() < 200, "{e}");
+        assert!(e.contains("access_token=***"), "{e}");
+        assert_eq!(
+            query_values("/ws?a=1&b=&c&access_token=TTTTTTTT"),
+            vec!["TTTTTTTT"]
+        );
+        assert!(query_values("/ws").is_empty());
     }
 
     #[test]

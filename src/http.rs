@@ -180,7 +180,10 @@ pub(crate) fn map_error(e: ureq::Error, target: &Target<'_>) -> Error {
         ),
         ureq::Error::Protocol(e) => Error::invalid(
             target.context("reading the answer of"),
-            format!("not valid HTTP/1.1: {e}"),
+            format!(
+                "not valid HTTP/1.1: {}",
+                crate::text::summary(e.to_string().as_bytes(), 120, &[])
+            ),
         ),
         ureq::Error::LargeResponseHeader(size, max) => Error::invalid(
             target.context("reading the answer of"),

@@ -250,15 +250,20 @@ fn parse_token(
     let context = format!("from the token endpoint at {}", target.host);
     let parsed: TokenBody = serde_json::from_slice(body).map_err(|e| {
         let text = String::from_utf8_lossy(body);
-        // A body that mentions a token is never quoted.
-        let quoted = if text.to_ascii_lowercase().contains("token") {
+        // A body that mentions a token, or is JSON at all (a bare string
+        // may be the token itself), is never quoted; serde's own message
+        // would quote a string value whole, so it is described instead.
+        let quoted = if e.is_data() || text.to_ascii_lowercase().contains("token") {
             format!("{} bytes, not shown", body.len())
         } else {
             format!("{:?}", crate::text::summary(body, 120, scrub))
         };
         Error::invalid(
             &context,
-            format!("expected a JSON token answer ({e}): {quoted}"),
+            format!(
+                "expected a JSON token answer ({}): {quoted}",
+                crate::text::json_error(&e)
+            ),
         )
     })?;
     let token = match parsed.access_token {

@@ -871,7 +871,7 @@ impl<T: DeserializeOwned> Iterator for Pages<T> {
                             "from {WHAT} ({} {}), an item of {:?}",
                             self.request.method, self.request.path, self.field
                         ),
-                        e.to_string(),
+                        crate::text::json_error(&e),
                     )
                 }));
             }
@@ -966,7 +966,10 @@ fn parse_answer<T: DeserializeOwned>(bytes: &[u8], method: &Method, path: &str) 
     result.map_err(|e| {
         Error::invalid(
             format!("from {WHAT} ({method} {path})"),
-            format!("the answer is not the JSON expected: {e}"),
+            format!(
+                "the answer is not the JSON expected: {}",
+                crate::text::json_error(&e)
+            ),
         )
     })
 }

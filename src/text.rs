@@ -1,5 +1,6 @@
 //! Text helpers with one home: cutting strings at a character boundary,
-//! quoting what a server sent (scrubbed, cut, printable), and percent-encoding.
+//! quoting what a server sent (scrubbed, cut, printable), describing a JSON
+//! error without quoting the input, and percent-encoding.
 
 /// At most `max` characters of `s`, cut at a character boundary.
 pub(crate) fn truncate(s: &str, max: usize) -> &str {
@@ -30,6 +31,88 @@ pub(crate) fn summary(body: &[u8], max: usize, secrets: &[&str]) -> String {
         out.push_str("...");
     }
     out
+}
+
+/// The longest [`json_error`] text, in characters.
+const MAX_JSON_ERROR: usize = 200;
+
+/// What is wrong with some JSON, without quoting any of it: serde's own
+/// messages quote whole string values (`invalid type: string "<1 MiB>",
+/// expected ...`) and unknown keys, and the input is server text that may
+/// hold a token. Syntax errors keep serde_json's fixed wording; data errors
+/// keep only their kind, the expected shape (ours, from the type) and field
+/// names of our own types; then the line and column. At most 200 characters.
+pub(crate) fn json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let full = e.to_string();
+    let position = if e.line() == 0 {
+        String::new()
+    } else {
+        format!(" at line {} column {}", e.line(), e.column())
+    };
+    let message = full.strip_suffix(position.as_str()).unwrap_or(&full);
+    let described = match e.classify() {
+        // serde_json's fixed texts ("expected value", "EOF while parsing a
+        // string", "trailing characters", ...): nothing from the input.
+        Category::Syntax | Category::Eof => message.to_owned(),
+        Category::Io => "I/O error".to_owned(),
+        Category::Data => describe_data_error(message),
+    };
+    truncate(&format!("{described}{position}"), MAX_JSON_ERROR).to_owned()
+}
+
+/// A serde data error's message with every piece of input left out.
+fn describe_data_error(message: &str) -> String {
+    // What follows the last ", expected " is serde's `Expected` text, which
+    // comes from the type being deserialised, never from the input.
+    let expected = message
+        .rfind(", expected ")
+        .map(|i| &message[i..])
+        .unwrap_or("");
+    let kind_of = |rest: &str| {
+        // `string "..."`, `integer `5``, `floating point `1.5``, `map`, ...
+        let kind = rest
+            .split(['`', '"'])
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_owned();
+        if !kind.is_empty()
+            && kind.len() <= 20
+            && kind.bytes().all(|b| b.is_ascii_alphabetic() || b == b' ')
+        {
+            kind
+        } else {
+            "a value".to_owned()
+        }
+    };
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            let unexpected = &rest[..rest.len().saturating_sub(expected.len())];
+            return format!("{prefix}{}{expected}", kind_of(unexpected));
+        }
+    }
+    // Field names of our own types: `missing field `event``.
+    if message.starts_with("missing field `") || message.starts_with("duplicate field `") {
+        return message.to_owned();
+    }
+    // `invalid length 3, expected ...`: a number and our text.
+    if let Some(rest) = message.strip_prefix("invalid length ") {
+        if rest
+            .split(',')
+            .next()
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return message.to_owned();
+        }
+    }
+    // These quote the input's key or value: keep the kind only.
+    for kind in ["unknown field", "unknown variant"] {
+        if message.starts_with(kind) {
+            return format!("{kind}{expected}");
+        }
+    }
+    "invalid data".to_owned()
 }
 
 /// Appends `s` to `out` with everything but RFC 3986's unreserved
@@ -63,6 +146,75 @@ mod tests {
         let s = summary(b"<html>\x07bad sec-ret here\nmore", 20, &["sec-ret"]);
         assert_eq!(s, "<html> bad *** here...");
         assert_eq!(summary(b"  ok  ", 20, &[]), "ok");
+    }
+
+    fn json_err<T: serde::de::DeserializeOwned + std::fmt::Debug>(json: &str) -> String {
+        json_error(&serde_json::from_str::<T>(json).unwrap_err())
+    }
+
+    #[test]
+    fn json_errors_never_quote_the_input() {
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct S {
+            event: String,
+            n: Option<u8>,
+            e: Option<E>,
+            t: Option<(u8, u8)>,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        enum E {
+            A,
+        }
+        let secret = "SECRET-TOKEN-1234";
+        for (json, expected) in [
+            (
+                format!(r#""{secret}""#),
+                "invalid type: string, expected struct S at line 1 column 19",
+            ),
+            (
+                format!(r#"{{"event":1,"x":"{secret}"}}"#),
+                "invalid type: integer, expected a string at line 1 column 10",
+            ),
+            (
+                format!(r#"{{"event":"a","{secret}":1}}"#),
+                "unknown field, expected one of `event`, `n`, `e`, `t` at line 1 column 32",
+            ),
+            (
+                format!(r#"{{"event":"a","e":"{secret}"}}"#),
+                "unknown variant, expected `A` at line 1 column 36",
+            ),
+            (
+                r#"{"event":"a","n":300}"#.to_owned(),
+                "invalid value: integer, expected u8 at line 1 column 20",
+            ),
+            (
+                r#"{"event":"a","t":[1]}"#.to_owned(),
+                "invalid length 1, expected a tuple of size 2 at line 1 column 20",
+            ),
+            (
+                r#"{"n":1}"#.to_owned(),
+                "missing field `event` at line 1 column 7",
+            ),
+            (
+                format!(r#"{{"event":"{secret}"#),
+                "EOF while parsing a string at line 1 column 27",
+            ),
+            (secret.to_string(), "expected value at line 1 column 1"),
+        ] {
+            let e = json_err::<S>(&json);
+            assert_eq!(e, expected, "{json}");
+            assert!(!e.contains("SECRET"), "{e}");
+        }
+        // From a Value: no position.
+        let e = serde_json::from_value::<S>(serde_json::json!({"event": [secret]})).unwrap_err();
+        assert_eq!(json_error(&e), "invalid type: sequence, expected a string");
+        // A 1 MiB string value gives a short text.
+        let big = format!(r#"{{"event":1,"x":"{}"}}"#, "x".repeat(1 << 20));
+        assert!(json_err::<S>(&big).len() < 100);
+        let big = format!(r#""{}""#, "x".repeat(1 << 20));
+        assert!(json_err::<S>(&big).len() < 100);
     }
 
     #[test]

@@ -15,6 +15,11 @@
 //! reported, not fatal. An in-band token rejection (`content` equal to
 //! "Invalid Token" or "Token is invalid", any case, any module) is recognised
 //! before anything else.
+//!
+//! Server text in what this module returns is tamed: a refusal's `content`
+//! is cut to its first line and [`MAX_CONTENT_CHARS`] characters with
+//! control characters replaced, and a [`Inbound::Skip`] reason never quotes
+//! the frame (JSON errors are described by [`crate::text::json_error`]).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -33,16 +38,19 @@ pub(crate) const HEARTBEAT: &str = r#"{"module":"heartbeat"}"#;
 pub(crate) enum Inbound {
     /// `build_connection` with `success` true (or absent).
     Connected,
-    /// `build_connection` with `success` false, not about the token.
+    /// `build_connection` with `success` false, not about the token. The
+    /// `content`, cut and printable (see [`quote`]).
     Refused(String),
     /// The token was rejected: in-band text, or `build_connection` refused
-    /// for a token reason ("token is empty", ...).
+    /// for a token reason ("token is empty", ...). The `content`, cut and
+    /// printable (see [`quote`]).
     TokenRejected(String),
     /// A heartbeat ack.
     HeartbeatAck,
     /// An event.
     Event(Event),
     /// Something to log and skip: unknown module, malformed frame or content.
+    /// The reason quotes no frame text beyond a 40-character module name.
     Skip(String),
 }
 
@@ -106,7 +114,12 @@ pub(crate) fn parse(text: &str) -> Inbound {
                 f.success,
                 f.content.map_or(Content::Absent, Content::Json),
             ),
-            Err(e) => return Inbound::Skip(format!("not a JSON object frame ({e})")),
+            Err(e) => {
+                return Inbound::Skip(format!(
+                    "not a JSON object frame ({})",
+                    crate::text::json_error(&e)
+                ))
+            }
         },
     };
     let module = module.as_deref().unwrap_or("");
@@ -114,7 +127,7 @@ pub(crate) fn parse(text: &str) -> Inbound {
     // rejection texts.
     if let Content::Text(s) = &content {
         if s.len() < 64 && is_token_rejection(s) {
-            return Inbound::TokenRejected(s.to_string());
+            return Inbound::TokenRejected(quote(s.as_bytes()));
         }
     }
     match module {
@@ -136,9 +149,9 @@ pub(crate) fn parse(text: &str) -> Inbound {
             }
             let content = content.into_string();
             if content.to_ascii_lowercase().contains("token") {
-                Inbound::TokenRejected(content)
+                Inbound::TokenRejected(quote(content.as_bytes()))
             } else {
-                Inbound::Refused(content)
+                Inbound::Refused(quote(content.as_bytes()))
             }
         }
         other => Inbound::Skip(format!(
@@ -146,6 +159,18 @@ pub(crate) fn parse(text: &str) -> Inbound {
             crate::text::truncate(other, 40)
         )),
     }
+}
+
+/// The most of a server's `content` that [`Inbound::Refused`] and
+/// [`Inbound::TokenRejected`] carry, in characters.
+pub(crate) const MAX_CONTENT_CHARS: usize = 300;
+
+/// A server's `content`, made fit for an error, a log line or a state
+/// change: its first line, control characters replaced, at most
+/// [`MAX_CONTENT_CHARS`] characters. This module does not know the token:
+/// the socket thread scrubs it.
+fn quote(content: &[u8]) -> String {
+    crate::text::summary(content, MAX_CONTENT_CHARS, &[])
 }
 
 /// True for Zoom's in-band token rejection texts, in any case.
@@ -256,6 +281,79 @@ mod tests {
         ] {
             assert!(matches!(parse(t), Inbound::TokenRejected(_)), "{t}");
         }
+    }
+
+    #[test]
+    fn server_text_is_cut_and_never_quoted_by_serde() {
+        let secret = "SECRET-1234";
+        let mib = 1 << 20;
+        // A 1 MiB JSON string frame, a frame with a 1 MiB value of the wrong
+        // type, a message whose event has one: each Skip text is short and
+        // quotes nothing.
+        let frames = [
+            format!(r#""{secret}{}""#, "x".repeat(mib)),
+            format!(
+                r#"{{"module":"message","success":["{secret}{}"]}}"#,
+                "x".repeat(mib)
+            ),
+            format!(r#"{{"module":{{"x":"{secret}{}"}}}}"#, "x".repeat(mib)),
+            format!(
+                r#"{{"module":"message","content":"{{\"event\":[\"{secret}{}\"]}}"}}"#,
+                "x".repeat(mib)
+            ),
+            format!(
+                r#"{{"module":"message","content":"{secret}{}"}}"#,
+                "x".repeat(mib)
+            ),
+            format!(r#"{{"module":"{secret}{}"}}"#, "x".repeat(mib)),
+        ];
+        for frame in &frames {
+            match parse(frame) {
+                Inbound::Skip(why) => {
+                    assert!(
+                        why.len() < 1024,
+                        "{} bytes: {}",
+                        why.len(),
+                        truncate(&why, 200)
+                    );
+                    assert!(
+                        !why.contains("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
+                        "{why}"
+                    );
+                    assert!(
+                        !why.contains(secret) || why.starts_with("unknown module"),
+                        "{why}"
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // Refusals: first line, printable, at most 300 characters.
+        let long = format!(
+            r#"{{"module":"build_connection","success":false,"content":"no such subscription \u0007{}\nsecond line"}}"#,
+            "y".repeat(mib)
+        );
+        match parse(&long) {
+            Inbound::Refused(c) => {
+                assert!(c.chars().count() <= MAX_CONTENT_CHARS + 3, "{}", c.len());
+                assert!(c.starts_with("no such subscription  yyy"), "{c}");
+                assert!(c.ends_with("..."), "{c}");
+                assert!(!c.chars().any(char::is_control));
+            }
+            other => panic!("{other:?}"),
+        }
+        let token = format!(
+            r#"{{"module":"build_connection","success":false,"content":"token expired\r\nX-Injected: {}"}}"#,
+            "z".repeat(mib)
+        );
+        match parse(&token) {
+            Inbound::TokenRejected(c) => assert_eq!(c, "token expired..."),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn truncate(s: &str, n: usize) -> &str {
+        crate::text::truncate(s, n)
     }
 
     #[test]

@@ -1,0 +1,169 @@
+//! Hostile input from servers and from configuration (issue 9): server text
+//! that echoes secrets or is huge, URLs that smuggle request lines, and
+//! token answers that try to redirect the bearer.
+//!
+//! Servers are started here on 127.0.0.1 (port 0), answer a canned reply,
+//! count what they receive and stop on drop. Every test runs under a
+//! watchdog: a hang fails in seconds.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use zoom_ws::{Credentials, Error, HttpTimeouts, RefreshOptions};
+
+/// Bound of every wait, and of every test.
+const WATCHDOG: Duration = Duration::from_secs(10);
+
+/// Runs `test` on its own thread; fails if it takes longer than `WATCHDOG`.
+fn watchdog(test: impl FnOnce() + Send + 'static) {
+    let (done_tx, done_rx) = mpsc::channel();
+    let handle = thread::spawn(move || {
+        test();
+        let _ = done_tx.send(());
+    });
+    match done_rx.recv_timeout(WATCHDOG) {
+        Ok(()) => handle.join().unwrap(),
+        Err(RecvTimeoutError::Disconnected) => match handle.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => unreachable!("the test ended without reporting"),
+        },
+        Err(RecvTimeoutError::Timeout) => panic!("test hung for more than {WATCHDOG:?}"),
+    }
+}
+
+/// An HTTP server on 127.0.0.1 that answers every request with the same
+/// status and body, and counts the requests.
+struct Canned {
+    addr: SocketAddr,
+    requests: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Canned {
+    fn start(status: u16, body: impl Into<Vec<u8>>) -> Canned {
+        let body = body.into();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (requests, stop) = (requests.clone(), stop.clone());
+            thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    if let Ok(stream) = stream {
+                        if answer(stream, status, &body).is_some() {
+                            requests.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                }
+            })
+        };
+        Canned {
+            addr,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Canned {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads one request head (and a Content-Length body), writes the answer.
+/// `None` if no complete request head arrived.
+fn answer(mut stream: TcpStream, status: u16, body: &[u8]) -> Option<()> {
+    stream.set_read_timeout(Some(WATCHDOG)).ok()?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let head = format!(
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).ok()?;
+    stream.write_all(body).ok()?;
+    stream.flush().ok()
+}
+
+fn opts() -> RefreshOptions {
+    RefreshOptions {
+        timeouts: HttpTimeouts::new(Duration::from_secs(2), Duration::from_secs(5)),
+        ..RefreshOptions::default()
+    }
+}
+
+// ---------------------------------------------------------------- server text
+
+/// A 2xx token answer that is not a token object must not be quoted: a
+/// bare JSON string may be the token itself, and serde's error message
+/// would quote it whole.
+#[test]
+fn token_answer_of_the_wrong_json_shape_is_not_quoted() {
+    watchdog(|| {
+        let token = format!("at-ECHOED-{}", "t".repeat(5000));
+        for body in [
+            format!("{token:?}"),
+            format!("[{token:?}]"),
+            format!(r#"{{"access_token":[{token:?}]}}"#),
+            format!(r#"{{"expires_in":{token:?},"access_token":7}}"#),
+        ] {
+            let server = Canned::start(200, body.clone());
+            let creds = Credentials::client_credentials("id", "client-secret")
+                .with_token_url(format!("{}/oauth/token", server.url()))
+                .unwrap();
+            let e = zoom_ws::fetch_token(&creds, &opts()).unwrap_err();
+            let shown = format!("{e} {e:?}");
+            assert!(matches!(e, Error::InvalidResponse { .. }), "{shown}");
+            assert!(!shown.contains("ECHOED"), "{body:.40}: {shown}");
+            assert!(shown.len() < 1024, "{body:.40}: {} bytes", shown.len());
+            assert_eq!(server.requests(), 1);
+        }
+    });
+}
