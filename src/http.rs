@@ -30,7 +30,12 @@
 //! headers (never `Authorization`). Its TRACE level, and that of
 //! `ureq_proto`, hex-dumps the raw wire bytes, which include the
 //! `Authorization` header and response bodies with access tokens: keep the
-//! targets `ureq` and `ureq_proto` below TRACE in production.
+//! targets `ureq` and `ureq_proto` below TRACE in production. The crate
+//! cannot change its dependencies' logging; the rule its examples' logger
+//! (`examples/support/stderr_log.rs`) follows, and yours should: the targets
+//! `ureq`, `ureq_proto`, `tungstenite` and `rustls` stay at DEBUG or below
+//! unless the filter names that target itself, so `RUST_LOG=trace` never
+//! dumps a credential (with `env_logger`, add `ureq=debug,ureq_proto=debug,tungstenite=debug`).
 
 use std::io;
 use std::sync::Arc;

@@ -52,8 +52,12 @@
 //! logs at every level, and does its own WebSocket upgrade so that
 //! tungstenite never sees (and logs) the token-bearing URL. One caveat:
 //! ureq, at TRACE, hex-dumps the raw bytes of the token request and
-//! response (target `ureq_proto`); keep that target below TRACE in
-//! production.
+//! response (target `ureq_proto`), and tungstenite's TRACE shows whole
+//! frames (a recording's `download_token`); keep the targets `ureq`,
+//! `ureq_proto` and `tungstenite` below TRACE in production. The
+//! examples' logger does so unless `RUST_LOG` names the target itself
+//! (`RUST_LOG=trace` leaves them at DEBUG; `RUST_LOG=trace,ureq_proto=trace`
+//! opens that one).
 //!
 //! # Testing without Zoom
 //!

@@ -16,6 +16,12 @@ use std::time::Duration;
 
 use zoom_ws::{Credentials, Error, HttpTimeouts, RefreshOptions};
 
+// The examples' logger, compiled here so that `cargo test` runs its test
+// `wire_targets_need_naming_for_trace`: TRACE of ureq, ureq_proto,
+// tungstenite and rustls only when RUST_LOG names them.
+#[path = "../examples/support/stderr_log.rs"]
+mod stderr_log;
+
 /// Bound of every wait, and of every test.
 const WATCHDOG: Duration = Duration::from_secs(10);
 
