@@ -42,7 +42,10 @@ fn run() -> Result<Secret, String> {
             .map_err(|_| format!("ZOOM_JWT_LIFETIME_SECS is not a number of seconds: {s:?}"))?,
         Err(_) => DEFAULT_LIFETIME,
     };
-    Ok(ApiToken::new(key, secret).lifetime(lifetime).sign())
+    ApiToken::new(key, secret)
+        .lifetime(lifetime)
+        .sign()
+        .map_err(|e| e.to_string())
 }
 
 fn required(name: &str) -> Result<String, String> {

@@ -121,6 +121,28 @@ pub enum JwtError {
         /// The time it was checked against, in epoch seconds.
         now: i64,
     },
+    /// `nbf` is in the future (checked on request: `Validation::check_nbf`).
+    NotYetValid {
+        /// The token's `nbf`, in epoch seconds.
+        nbf: i64,
+        /// The time it was checked against, in epoch seconds.
+        now: i64,
+    },
+    /// `iat` is in the future (checked on request: `Validation::check_iat`).
+    IssuedInFuture {
+        /// The token's `iat`, in epoch seconds.
+        iat: i64,
+        /// The time it was checked against, in epoch seconds.
+        now: i64,
+    },
+    /// `exp - iat` is longer than allowed (checked on request:
+    /// `Validation::max_lifetime`).
+    LifetimeTooLong {
+        /// The token's `exp - iat`, in seconds (saturated).
+        lifetime_secs: i64,
+        /// The longest lifetime allowed, in seconds.
+        max_secs: u64,
+    },
 }
 
 /// Why a webhook delivery was refused by [`crate::webhook`].
@@ -333,6 +355,22 @@ impl fmt::Display for JwtError {
             JwtError::Expired { exp, now } => {
                 write!(f, "expired at {exp} (now {now}, epoch seconds)")
             }
+            JwtError::NotYetValid { nbf, now } => {
+                write!(f, "not valid before {nbf} (now {now}, epoch seconds)")
+            }
+            JwtError::IssuedInFuture { iat, now } => {
+                write!(
+                    f,
+                    "issued in the future at {iat} (now {now}, epoch seconds)"
+                )
+            }
+            JwtError::LifetimeTooLong {
+                lifetime_secs,
+                max_secs,
+            } => write!(
+                f,
+                "lives {lifetime_secs} s (exp - iat), more than the allowed {max_secs} s"
+            ),
         }
     }
 }

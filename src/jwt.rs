@@ -33,14 +33,17 @@
 //!
 //! [`decode`] checks a token (structure, algorithm, signature, expiry) and
 //! returns its claims. It is meant for tests, and for servers that hand out
-//! session tokens and want to check one they issued.
+//! session tokens and want to check one they issued. [`decode_with`] adds
+//! opt-in checks ([`Validation`]: leeway, `nbf`, `iat` in the future, a
+//! maximum lifetime). An empty secret is refused on both sides, signing and
+//! verifying, with [`Error::Config`].
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
 //! use zoom_ws::{jwt, Secret};
 //!
 //! let secret = Secret::new("my-video-sdk-secret");
-//! let token = jwt::ApiToken::new("my-video-sdk-key", secret.clone()).sign();
+//! let token = jwt::ApiToken::new("my-video-sdk-key", secret.clone()).sign()?;
 //! // Authorization: Bearer <token.expose()>
 //! let claims = jwt::decode(token.expose(), &secret, SystemTime::now(), Duration::ZERO)?;
 //! assert_eq!(claims["iss"], "my-video-sdk-key");
@@ -54,7 +57,7 @@ use base64::Engine as _;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::error::{JwtError, Result};
+use crate::error::{Error, JwtError, Result};
 use crate::hmac;
 use crate::secret::Secret;
 use crate::time::epoch_secs;
@@ -83,8 +86,17 @@ fn times(now: SystemTime, lifetime: Duration) -> (i64, i64) {
     (iat, iat.saturating_add(secs(lifetime)))
 }
 
+/// The error for an empty secret, on either side: anyone can sign with it.
+fn empty_secret() -> Error {
+    Error::Config("the JWT secret is empty: anyone could sign such tokens".into())
+}
+
 /// Signs `payload` (a JSON value that serialises to an object) with HS256.
-fn sign<T: Serialize>(payload: &T, secret: &Secret) -> Secret {
+/// An empty secret is refused with [`Error::Config`].
+fn sign<T: Serialize>(payload: &T, secret: &Secret) -> Result<Secret> {
+    if secret.is_empty() {
+        return Err(empty_secret());
+    }
     // Serialising plain structs of strings and integers cannot fail.
     let payload = serde_json::to_vec(payload).unwrap_or_default();
     let mut token = URL_SAFE_NO_PAD.encode(HEADER);
@@ -93,7 +105,7 @@ fn sign<T: Serialize>(payload: &T, secret: &Secret) -> Secret {
     let tag = hmac::sign(secret.expose().as_bytes(), &[token.as_bytes()]);
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(tag, &mut token);
-    Secret::new(token)
+    Ok(Secret::new(token))
 }
 
 /// Builder of the **API JWT** for Video SDK REST calls.
@@ -107,7 +119,7 @@ fn sign<T: Serialize>(payload: &T, secret: &Secret) -> Secret {
 /// use zoom_ws::jwt::ApiToken;
 ///
 /// let api = ApiToken::new("my-key", "my-secret").lifetime(Duration::from_secs(600));
-/// let token = api.sign_at(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+/// let token = api.sign_at(UNIX_EPOCH + Duration::from_secs(1_700_000_000))?;
 /// assert_eq!(token.expose().split('.').count(), 3);
 /// assert_eq!(format!("{token:?}"), "Secret(***)");
 /// # Ok::<_, zoom_ws::Error>(())
@@ -143,12 +155,13 @@ impl ApiToken {
     }
 
     /// Signs a token issued now (system clock).
-    pub fn sign(&self) -> Secret {
+    pub fn sign(&self) -> Result<Secret> {
         self.sign_at(SystemTime::now())
     }
 
     /// Signs a token issued at `now`: `iat = now - 30 s`, `exp = iat + lifetime`.
-    pub fn sign_at(&self, now: SystemTime) -> Secret {
+    /// An empty secret is refused with [`Error::Config`].
+    pub fn sign_at(&self, now: SystemTime) -> Result<Secret> {
         let (iat, exp) = times(now, self.lifetime);
         let claims = ApiClaims {
             iss: &self.api_key,
@@ -202,7 +215,7 @@ impl Role {
 /// let token = SessionToken::new("my-video-sdk-key", secret.clone(), "weekly-standup")
 ///     .role(Role::Host)
 ///     .user_identity("user-42")
-///     .sign();
+///     .sign()?;
 /// let claims = jwt::decode(token.expose(), &secret, SystemTime::now(), Duration::ZERO)?;
 /// assert_eq!(claims["tpc"], "weekly-standup");
 /// assert_eq!(claims["role_type"], 1);
@@ -331,12 +344,13 @@ impl SessionToken {
     }
 
     /// Signs a token issued now (system clock).
-    pub fn sign(&self) -> Secret {
+    pub fn sign(&self) -> Result<Secret> {
         self.sign_at(SystemTime::now())
     }
 
     /// Signs a token issued at `now`: `iat = now - 30 s`, `exp = iat + lifetime`.
-    pub fn sign_at(&self, now: SystemTime) -> Secret {
+    /// An empty secret is refused with [`Error::Config`].
+    pub fn sign_at(&self, now: SystemTime) -> Result<Secret> {
         let (iat, exp) = times(now, self.lifetime);
         let claims = SessionClaims {
             app_key: &self.app_key,
@@ -377,7 +391,8 @@ fn json_object(bytes: &[u8], what: &str) -> Result<Map<String, Value>, JwtError>
     }
 }
 
-/// Checks an HS256 token against `secret` and returns its claims.
+/// Checks an HS256 token against `secret` and returns its claims:
+/// [`decode_with`] with [`Validation::default`] and this `leeway`.
 ///
 /// In this order:
 /// 1. three base64url parts (no padding) separated by dots, the header a JSON
@@ -395,9 +410,11 @@ fn json_object(bytes: &[u8], what: &str) -> Result<Map<String, Value>, JwtError>
 ///    `Duration::ZERO` for no leeway.
 ///
 /// Only `exp` is checked: `iat`, `nbf`, `iss` and the rest are returned for
-/// the caller to judge. Never panics, whatever the input. Errors are
-/// [`Error::Jwt`](crate::Error::Jwt) and never contain the token or the
-/// secret.
+/// the caller to judge (or checked by [`decode_with`], on request). An
+/// empty `secret` is refused with [`Error::Config`]: anyone can sign with
+/// it. Never panics, whatever the input (a huge `exp` such as `u64::MAX`
+/// saturates). Errors are [`Error::Jwt`] and never
+/// contain the token or the secret.
 ///
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
@@ -406,7 +423,7 @@ fn json_object(bytes: &[u8], what: &str) -> Result<Map<String, Value>, JwtError>
 ///
 /// let secret = Secret::new("s3cret");
 /// let issued = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-/// let token = ApiToken::new("key", secret.clone()).sign_at(issued);
+/// let token = ApiToken::new("key", secret.clone()).sign_at(issued)?;
 ///
 /// let claims = jwt::decode(token.expose(), &secret, issued, Duration::ZERO)?;
 /// assert_eq!(claims["iat"], 1_700_000_000 - 30);
@@ -417,14 +434,117 @@ fn json_object(bytes: &[u8], what: &str) -> Result<Map<String, Value>, JwtError>
 /// # Ok::<_, zoom_ws::Error>(())
 /// ```
 pub fn decode(token: &str, secret: &Secret, now: SystemTime, leeway: Duration) -> Result<Claims> {
-    Ok(decode_jwt(token, secret, now, leeway)?)
+    decode_with(token, secret, now, &Validation::default().leeway(leeway))
+}
+
+/// Like [`decode`], with the checks of `validation` on top of the
+/// structure, algorithm, signature and `exp` checks.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use zoom_ws::jwt::{self, ApiToken, Validation};
+/// use zoom_ws::{Error, JwtError, Secret};
+///
+/// let secret = Secret::new("s3cret");
+/// let issued = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// let token = ApiToken::new("key", secret.clone())
+///     .lifetime(Duration::from_secs(2 * 24 * 3600))
+///     .sign_at(issued)?;
+///
+/// let strict = Validation::default()
+///     .leeway(Duration::from_secs(60))
+///     .check_iat(true)
+///     .max_lifetime(Some(Duration::from_secs(24 * 3600)));
+/// let err = jwt::decode_with(token.expose(), &secret, issued, &strict).unwrap_err();
+/// assert!(matches!(err, Error::Jwt(JwtError::LifetimeTooLong { .. })));
+/// # Ok::<_, zoom_ws::Error>(())
+/// ```
+pub fn decode_with(
+    token: &str,
+    secret: &Secret,
+    now: SystemTime,
+    validation: &Validation,
+) -> Result<Claims> {
+    if secret.is_empty() {
+        return Err(empty_secret());
+    }
+    Ok(decode_jwt(token, secret, now, validation)?)
+}
+
+/// Checks [`decode_with`] makes beyond structure, algorithm, signature and
+/// `exp`, all opt-in. Defaults ([`Validation::default`]): no leeway, `nbf`
+/// and `iat` not checked, no maximum lifetime: exactly the checks of
+/// [`decode`].
+///
+/// `Debug` shows the settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Validation {
+    /// Tolerance for clock differences, applied to every time check. Default 0.
+    pub leeway: Duration,
+    /// Refuse a token whose `nbf` (not before) is after `now + leeway`, and
+    /// one whose `nbf` is present but not a number. Default false.
+    pub check_nbf: bool,
+    /// Refuse a token without a numeric `iat`, or issued after
+    /// `now + leeway` (in the future). Default false.
+    pub check_iat: bool,
+    /// Refuse a token whose lifetime `exp - iat` is longer than this (and
+    /// one without a numeric `iat`, whose lifetime is unknown). Default
+    /// `None`: any lifetime. Zoom's Video SDK tokens live at most 48 hours.
+    pub max_lifetime: Option<Duration>,
+}
+
+impl Validation {
+    /// Sets [`Validation::leeway`].
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Sets [`Validation::check_nbf`].
+    pub fn check_nbf(mut self, check: bool) -> Self {
+        self.check_nbf = check;
+        self
+    }
+
+    /// Sets [`Validation::check_iat`].
+    pub fn check_iat(mut self, check: bool) -> Self {
+        self.check_iat = check;
+        self
+    }
+
+    /// Sets [`Validation::max_lifetime`].
+    pub fn max_lifetime(mut self, max: Option<Duration>) -> Self {
+        self.max_lifetime = max;
+        self
+    }
+}
+
+/// A numeric claim as epoch seconds: an integer, or a float floored;
+/// saturating at the `i64` bounds (`u64::MAX` is `i64::MAX`). `Ok(None)` if
+/// absent, `Malformed` if present but not a number.
+fn time_claim(claims: &Claims, name: &str) -> Result<Option<i64>, JwtError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => {
+            if let Some(i) = n.as_i64() {
+                Ok(Some(i))
+            } else if n.as_u64().is_some() {
+                Ok(Some(i64::MAX))
+            } else {
+                // A float; `as` saturates (JSON has no NaN).
+                Ok(n.as_f64().map(|f| f.floor() as i64))
+            }
+        }
+        Some(_) => Err(JwtError::Malformed(format!("{name} is not a number"))),
+    }
 }
 
 fn decode_jwt(
     token: &str,
     secret: &Secret,
     now: SystemTime,
-    leeway: Duration,
+    validation: &Validation,
 ) -> Result<Claims, JwtError> {
     let mut parts = token.split('.');
     let (Some(header), Some(payload), Some(signature), None) =
@@ -453,19 +573,35 @@ fn decode_jwt(
     }
 
     let claims = json_object(&payload_bytes, "payload")?;
-    let exp = match claims.get("exp") {
-        Some(Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => i,
-            // A fractional or huge exp: floor it, saturating.
-            (None, Some(f)) if !f.is_nan() => f.floor() as i64,
-            _ => return Err(malformed("exp is not a number")),
-        },
-        Some(_) => return Err(malformed("exp is not a number")),
-        None => return Err(malformed("payload has no exp")),
-    };
+    let exp = time_claim(&claims, "exp")?.ok_or_else(|| malformed("payload has no exp"))?;
     let now = epoch_secs(now);
-    if now >= exp.saturating_add(secs(leeway)) {
+    let leeway = secs(validation.leeway);
+    if now >= exp.saturating_add(leeway) {
         return Err(JwtError::Expired { exp, now });
+    }
+    if validation.check_nbf {
+        if let Some(nbf) = time_claim(&claims, "nbf")? {
+            if nbf > now.saturating_add(leeway) {
+                return Err(JwtError::NotYetValid { nbf, now });
+            }
+        }
+    }
+    let needs_iat = validation.check_iat || validation.max_lifetime.is_some();
+    if needs_iat {
+        let iat = time_claim(&claims, "iat")?.ok_or_else(|| malformed("payload has no iat"))?;
+        if validation.check_iat && iat > now.saturating_add(leeway) {
+            return Err(JwtError::IssuedInFuture { iat, now });
+        }
+        if let Some(max) = validation.max_lifetime {
+            // i128: exp - iat cannot overflow, whatever the two are.
+            let lifetime = i128::from(exp) - i128::from(iat);
+            if lifetime > i128::from(max.as_secs()) {
+                return Err(JwtError::LifetimeTooLong {
+                    lifetime_secs: i64::try_from(lifetime).unwrap_or(i64::MAX),
+                    max_secs: max.as_secs(),
+                });
+            }
+        }
     }
     Ok(claims)
 }

@@ -175,20 +175,21 @@ struct JwtSigner {
 }
 
 impl JwtSigner {
-    /// The current JWT, or a fresh one when it is close to expiry.
-    fn token(&self) -> Secret {
+    /// The current JWT, or a fresh one when it is close to expiry. An empty
+    /// secret is an [`Error::Config`], before anything is sent.
+    fn token(&self) -> Result<Secret> {
         let mut current = crate::sync::lock(&self.current);
         let margin = (self.lifetime / 10).min(MAX_JWT_MARGIN);
         if let Some((token, expires_at)) = current.as_ref() {
             if expires_at.saturating_duration_since(Instant::now()) > margin {
-                return token.clone();
+                return Ok(token.clone());
             }
         }
-        let token = self.signer.sign();
+        let token = self.signer.sign()?;
         // `iat` is backdated by CLOCK_SKEW, so the token lives that much less.
         let expires_at = Instant::now() + self.lifetime.saturating_sub(CLOCK_SKEW);
         *current = Some((token.clone(), expires_at));
-        token
+        Ok(token)
     }
 
     /// Drops the current JWT: the next call signs a new one.
@@ -224,7 +225,9 @@ impl Api {
     }
 
     /// An API client that signs Video SDK API JWTs with `api_key` and
-    /// `api_secret` (lifetime one hour), with every default.
+    /// `api_secret` (lifetime one hour), with every default. An empty
+    /// secret makes every call fail with [`Error::Config`] before anything
+    /// is sent.
     pub fn with_jwt(api_key: impl Into<String>, api_secret: impl Into<Secret>) -> Api {
         Api::jwt_builder(api_key, api_secret)
             .build()
@@ -290,7 +293,7 @@ impl Api {
                 })
             }
             Auth::Jwt(signer) => Ok(Bearer {
-                secret: signer.token(),
+                secret: signer.token()?,
                 token: None,
             }),
         }
@@ -1160,12 +1163,12 @@ mod tests {
             current: Mutex::new(None),
         };
         let s = signer(DEFAULT_LIFETIME);
-        let a = s.token();
-        assert_eq!(a, s.token());
+        let a = s.token().unwrap();
+        assert_eq!(a, s.token().unwrap());
         // Expired by hand: the next one is new (iat may tie within a second,
         // so compare the stored expiry rather than the text).
         *s.current.lock().unwrap() = Some((a, Instant::now()));
-        s.token();
+        s.token().unwrap();
         let left = s.current.lock().unwrap().as_ref().unwrap().1 - Instant::now();
         assert!(left > Duration::from_secs(3000), "{left:?}");
         s.forget();

@@ -1,11 +1,13 @@
 //! Video SDK JWTs: byte-exact vectors from independent implementations,
-//! round trips, and every way `decode` refuses a token.
+//! round trips (and sign-then-decode of arbitrary claims), every way `decode`
+//! refuses a token, empty secrets on both sides, and the opt-in checks of
+//! `decode_with` (leeway, nbf, iat, maximum lifetime).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use zoom_ws::jwt::{self, ApiToken, Role, SessionToken, DEFAULT_LIFETIME};
+use zoom_ws::jwt::{self, ApiToken, Role, SessionToken, Validation, DEFAULT_LIFETIME};
 use zoom_ws::{Error, JwtError, Secret};
 
 fn at(secs: u64) -> SystemTime {
@@ -33,7 +35,9 @@ const API_VECTOR: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJ6b29tL
 
 #[test]
 fn api_token_matches_openssl() {
-    let token = ApiToken::new("zoom-api-key-123", "zoom-api-secret-456").sign_at(at(NOW));
+    let token = ApiToken::new("zoom-api-key-123", "zoom-api-secret-456")
+        .sign_at(at(NOW))
+        .unwrap();
     assert_eq!(token.expose(), API_VECTOR);
 }
 
@@ -61,11 +65,13 @@ fn session_token_matches_python() {
         .session_key("sk-1")
         .user_identity("user-42")
         .lifetime(Duration::from_secs(2 * 3600))
-        .sign_at(at(NOW));
+        .sign_at(at(NOW))
+        .unwrap();
     assert_eq!(full.expose(), SESSION_VECTOR_FULL);
 
-    let defaults =
-        SessionToken::new("video-sdk-key", "video-sdk-secret", "standup").sign_at(at(NOW));
+    let defaults = SessionToken::new("video-sdk-key", "video-sdk-secret", "standup")
+        .sign_at(at(NOW))
+        .unwrap();
     assert_eq!(defaults.expose(), SESSION_VECTOR_DEFAULTS);
 }
 
@@ -116,7 +122,9 @@ fn jwt_io_example() {
 #[test]
 fn api_token_round_trip_and_times() {
     let secret = Secret::new("s3cret");
-    let token = ApiToken::new("key", secret.clone()).sign_at(at(NOW));
+    let token = ApiToken::new("key", secret.clone())
+        .sign_at(at(NOW))
+        .unwrap();
     let claims = jwt::decode(token.expose(), &secret, at(NOW), Duration::ZERO).unwrap();
     assert_eq!(claims.len(), 3);
     assert_eq!(claims["iss"], "key");
@@ -126,7 +134,8 @@ fn api_token_round_trip_and_times() {
 
     let short = ApiToken::new("key", secret.clone())
         .lifetime(Duration::from_secs(120))
-        .sign_at(at(NOW));
+        .sign_at(at(NOW))
+        .unwrap();
     let claims = jwt::decode(short.expose(), &secret, at(NOW), Duration::ZERO).unwrap();
     assert_eq!(claims["exp"], NOW - 30 + 120);
 
@@ -146,9 +155,11 @@ fn api_token_round_trip_and_times() {
 #[test]
 fn system_clock_token_is_valid_now() {
     let secret = Secret::new("s3cret");
-    let token = ApiToken::new("key", secret.clone()).sign();
+    let token = ApiToken::new("key", secret.clone()).sign().unwrap();
     jwt::decode(token.expose(), &secret, SystemTime::now(), Duration::ZERO).unwrap();
-    let token = SessionToken::new("key", secret.clone(), "s").sign();
+    let token = SessionToken::new("key", secret.clone(), "s")
+        .sign()
+        .unwrap();
     jwt::decode(token.expose(), &secret, SystemTime::now(), Duration::ZERO).unwrap();
 }
 
@@ -161,7 +172,8 @@ fn session_token_options() {
         .claim("cloud_recording_option", 1)
         .claim("cloud_recording_option", 0) // last value wins
         .claim("tpc", "ignored: set by the builder")
-        .sign_at(at(NOW));
+        .sign_at(at(NOW))
+        .unwrap();
     let payload = token.expose().split('.').nth(1).unwrap();
     let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
     assert_eq!(
@@ -179,7 +191,7 @@ fn session_token_options() {
 
 #[test]
 fn wrong_secret_is_signature_error() {
-    let token = ApiToken::new("key", "right").sign_at(at(NOW));
+    let token = ApiToken::new("key", "right").sign_at(at(NOW)).unwrap();
     assert_eq!(
         jwt_err(jwt::decode(
             token.expose(),
@@ -194,7 +206,9 @@ fn wrong_secret_is_signature_error() {
 #[test]
 fn tampered_payload_is_signature_error() {
     let secret = Secret::new("s3cret");
-    let token = ApiToken::new("key", secret.clone()).sign_at(at(NOW));
+    let token = ApiToken::new("key", secret.clone())
+        .sign_at(at(NOW))
+        .unwrap();
     let parts: Vec<&str> = token.expose().split('.').collect();
     let forged_payload = URL_SAFE_NO_PAD.encode(format!(
         r#"{{"iss":"admin","iat":{},"exp":{}}}"#,
@@ -259,7 +273,8 @@ fn expiry_and_leeway() {
     let secret = Secret::new("s3cret");
     let token = ApiToken::new("key", secret.clone())
         .lifetime(Duration::from_secs(100))
-        .sign_at(at(NOW));
+        .sign_at(at(NOW))
+        .unwrap();
     let exp = NOW - 30 + 100;
     let decode = |now: u64, leeway: u64| {
         jwt::decode(
@@ -291,7 +306,9 @@ fn expiry_and_leeway() {
 #[test]
 fn malformed_tokens() {
     let secret = Secret::new("s3cret");
-    let good = ApiToken::new("key", secret.clone()).sign_at(at(NOW));
+    let good = ApiToken::new("key", secret.clone())
+        .sign_at(at(NOW))
+        .unwrap();
     let good = good.expose();
     let parts: Vec<&str> = good.split('.').collect();
     let enc = |s: &str| URL_SAFE_NO_PAD.encode(s);
@@ -387,7 +404,9 @@ fn signed_but_malformed_payloads() {
 #[test]
 fn garbage_never_panics() {
     let secret = Secret::new("s3cret");
-    let good = ApiToken::new("key", secret.clone()).sign_at(at(NOW));
+    let good = ApiToken::new("key", secret.clone())
+        .sign_at(at(NOW))
+        .unwrap();
     let pieces: [&str; 16] = [
         ".",
         "..",
@@ -444,7 +463,7 @@ fn garbage_never_panics() {
 fn secrets_never_printed() {
     let api = ApiToken::new("key", "api-secret-value");
     let session = SessionToken::new("key", "session-secret-value", "room");
-    let token = api.sign_at(at(NOW));
+    let token = api.sign_at(at(NOW)).unwrap();
     let shown = format!("{api:?} {session:?} {token:?} {token}");
     assert!(!shown.contains("secret-value"), "{shown}");
     assert!(!shown.contains(&token.expose()[..20]), "{shown}");
@@ -462,4 +481,254 @@ fn secrets_never_printed() {
         !shown.contains("secret-value") && !shown.contains("eyJ"),
         "{shown}"
     );
+}
+
+#[test]
+fn empty_secret_is_refused_on_both_sides() {
+    fn config<T>(r: zoom_ws::Result<T>) -> bool {
+        matches!(r, Err(Error::Config(_)))
+    }
+    assert!(config(ApiToken::new("key", "").sign_at(at(NOW))));
+    assert!(config(ApiToken::new("key", "").sign()));
+    assert!(config(SessionToken::new("key", "", "s").sign_at(at(NOW))));
+    // A token really signed with the empty key does not verify either.
+    let token = sign_raw(r#"{"alg":"HS256"}"#, r#"{"exp":1720709025}"#, "");
+    let empty = Secret::new("");
+    assert!(config(jwt::decode(&token, &empty, at(NOW), Duration::ZERO)));
+    assert!(config(jwt::decode_with(
+        &token,
+        &empty,
+        at(NOW),
+        &Validation::default()
+    )));
+    let e = jwt::decode(&token, &empty, at(NOW), Duration::ZERO).unwrap_err();
+    assert!(e.to_string().contains("secret is empty"), "{e}");
+}
+
+fn decode_with(payload: &str, now: u64, v: Validation) -> zoom_ws::Result<jwt::Claims> {
+    let token = sign_raw(r#"{"alg":"HS256","typ":"JWT"}"#, payload, "s3cret");
+    jwt::decode_with(&token, &Secret::new("s3cret"), at(now), &v)
+}
+
+#[test]
+fn validation_defaults_are_the_checks_of_decode() {
+    let v = Validation::default();
+    assert_eq!(v.leeway, Duration::ZERO);
+    assert!(!v.check_nbf && !v.check_iat && v.max_lifetime.is_none());
+    // nbf and iat far in the future, a 100-year lifetime: all accepted.
+    let far = NOW + 100 * 365 * 24 * 3600;
+    let payload = format!(r#"{{"exp":{far},"nbf":{far},"iat":{far}}}"#);
+    decode_with(&payload, NOW, v).unwrap();
+    decode_with(r#"{"exp":1720709025,"nbf":"soon"}"#, NOW, v).unwrap();
+}
+
+#[test]
+fn nbf_in_the_future_is_refused_when_asked() {
+    let check = Validation::default().check_nbf(true);
+    let payload = format!(r#"{{"exp":{},"nbf":{}}}"#, NOW + 3600, NOW + 10);
+    assert_eq!(
+        jwt_err(decode_with(&payload, NOW, check)),
+        JwtError::NotYetValid {
+            nbf: (NOW + 10) as i64,
+            now: NOW as i64
+        }
+    );
+    // At nbf, after it, or within the leeway: accepted.
+    decode_with(&payload, NOW + 10, check).unwrap();
+    decode_with(&payload, NOW, check.leeway(Duration::from_secs(10))).unwrap();
+    assert!(matches!(
+        jwt_err(decode_with(
+            &payload,
+            NOW,
+            check.leeway(Duration::from_secs(9))
+        )),
+        JwtError::NotYetValid { .. }
+    ));
+    // Absent nbf: nothing to check; not a number: malformed.
+    decode_with(r#"{"exp":1720709025}"#, NOW, check).unwrap();
+    assert!(matches!(
+        jwt_err(decode_with(r#"{"exp":1720709025,"nbf":"x"}"#, NOW, check)),
+        JwtError::Malformed(_)
+    ));
+    let e = jwt_err(decode_with(&payload, NOW, check)).to_string();
+    assert!(e.contains("not valid before"), "{e}");
+}
+
+#[test]
+fn iat_in_the_future_is_refused_when_asked() {
+    let check = Validation::default().check_iat(true);
+    let payload = format!(r#"{{"exp":{},"iat":{}}}"#, NOW + 3600, NOW + 120);
+    assert_eq!(
+        jwt_err(decode_with(&payload, NOW, check)),
+        JwtError::IssuedInFuture {
+            iat: (NOW + 120) as i64,
+            now: NOW as i64
+        }
+    );
+    decode_with(&payload, NOW, check.leeway(Duration::from_secs(120))).unwrap();
+    // Our own tokens (iat backdated 30 s) pass.
+    let secret = Secret::new("s3cret");
+    let token = ApiToken::new("k", secret.clone()).sign_at(at(NOW)).unwrap();
+    jwt::decode_with(token.expose(), &secret, at(NOW), &check).unwrap();
+    // iat is required once checked.
+    assert!(matches!(
+        jwt_err(decode_with(r#"{"exp":1720709025}"#, NOW, check)),
+        JwtError::Malformed(_)
+    ));
+}
+
+#[test]
+fn maximum_lifetime_when_asked() {
+    let day = Duration::from_secs(24 * 3600);
+    let max = Validation::default().max_lifetime(Some(day));
+    let secret = Secret::new("s3cret");
+    let ok = ApiToken::new("k", secret.clone())
+        .lifetime(day)
+        .sign_at(at(NOW))
+        .unwrap();
+    jwt::decode_with(ok.expose(), &secret, at(NOW), &max).unwrap();
+    let long = ApiToken::new("k", secret.clone())
+        .lifetime(day + Duration::from_secs(1))
+        .sign_at(at(NOW))
+        .unwrap();
+    assert_eq!(
+        jwt_err(jwt::decode_with(long.expose(), &secret, at(NOW), &max)),
+        JwtError::LifetimeTooLong {
+            lifetime_secs: 86_401,
+            max_secs: 86_400
+        }
+    );
+    // exp u64::MAX with an iat far in the past: no overflow, refused.
+    let payload = format!(r#"{{"exp":{},"iat":{}}}"#, u64::MAX, i64::MIN);
+    assert_eq!(
+        jwt_err(decode_with(&payload, NOW, max)),
+        JwtError::LifetimeTooLong {
+            lifetime_secs: i64::MAX,
+            max_secs: 86_400
+        }
+    );
+    // Without iat the lifetime is unknown: refused.
+    let payload = format!(r#"{{"exp":{}}}"#, u64::MAX);
+    assert!(matches!(
+        jwt_err(decode_with(&payload, NOW, max)),
+        JwtError::Malformed(_)
+    ));
+}
+
+#[test]
+fn extreme_times_never_overflow() {
+    let all = Validation::default()
+        .leeway(Duration::MAX)
+        .check_nbf(true)
+        .check_iat(true)
+        .max_lifetime(Some(Duration::MAX));
+    for payload in [
+        format!(
+            r#"{{"exp":{},"iat":{},"nbf":{}}}"#,
+            u64::MAX,
+            u64::MAX,
+            u64::MAX
+        ),
+        format!(
+            r#"{{"exp":{},"iat":{},"nbf":{}}}"#,
+            i64::MIN,
+            i64::MIN,
+            i64::MIN
+        ),
+        r#"{"exp":1e308,"iat":-1e308,"nbf":-1e308}"#.to_owned(),
+        r#"{"exp":-1e308,"iat":1e308,"nbf":1e308}"#.to_owned(),
+    ] {
+        for now in [0, NOW, u64::MAX / 2] {
+            for v in [Validation::default(), all, all.leeway(Duration::ZERO)] {
+                let _ = decode_with(&payload, now, v);
+            }
+        }
+    }
+    // u64::MAX is the far future: not expired, whatever the leeway.
+    let payload = format!(r#"{{"exp":{}}}"#, u64::MAX);
+    decode_with(&payload, NOW, Validation::default()).unwrap();
+    decode_with(&payload, NOW, Validation::default().leeway(Duration::MAX)).unwrap();
+}
+
+/// A tiny deterministic PRNG (xorshift64): property tests without a
+/// dependency, reproducible.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A string of 0 to `max` characters from a mix of ASCII, JSON
+    /// specials, controls, non-ASCII and astral characters.
+    fn string(&mut self, max: u64) -> String {
+        const CHARS: [char; 16] = [
+            'a', 'Z', '0', ' ', '"', '\\', '/', '.', '\n', '\u{0}', '\u{1f}', 'é', '会', '😀',
+            '\u{fffd}', '=',
+        ];
+        (0..self.next() % (max + 1))
+            .map(|_| CHARS[(self.next() % 16) as usize])
+            .collect()
+    }
+}
+
+/// Sign-then-decode gives back every claim, for arbitrary strings in every
+/// field, and the token fails with any other secret.
+#[test]
+fn sign_then_decode_arbitrary_claims() {
+    let mut rng = XorShift(0xD1B5_4A32_D192_ED03);
+    for _ in 0..300 {
+        let secret = Secret::new(format!("s{}", rng.string(40)));
+        let key = rng.string(30);
+        let name = rng.string(60);
+        let identity = rng.string(20);
+        let extra = rng.string(10);
+        let extra_value = rng.string(50);
+        let lifetime = Duration::from_secs(31 + rng.next() % 200_000);
+        let issued = NOW + rng.next() % 1_000_000;
+        let token = SessionToken::new(key.clone(), secret.clone(), name.clone())
+            .user_identity(identity.clone())
+            .claim(extra.clone(), extra_value.clone())
+            .lifetime(lifetime)
+            .sign_at(at(issued))
+            .unwrap();
+        let strict = Validation::default()
+            .check_nbf(true)
+            .check_iat(true)
+            .max_lifetime(Some(lifetime));
+        let claims = jwt::decode_with(token.expose(), &secret, at(issued), &strict).unwrap();
+        assert_eq!(claims["app_key"], key.as_str());
+        assert_eq!(claims["tpc"], name.as_str());
+        assert_eq!(claims["user_identity"], identity.as_str());
+        let builder_names = [
+            "app_key",
+            "tpc",
+            "role_type",
+            "session_key",
+            "user_identity",
+            "version",
+            "iat",
+            "exp",
+        ];
+        if !builder_names.contains(&extra.as_str()) {
+            assert_eq!(claims[extra.as_str()], extra_value.as_str());
+        }
+        assert_eq!(
+            claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+            lifetime.as_secs() as i64
+        );
+        let other = Secret::new(format!("{}x", secret.expose()));
+        assert_eq!(
+            jwt_err(jwt::decode(
+                token.expose(),
+                &other,
+                at(issued),
+                Duration::ZERO
+            )),
+            JwtError::Signature
+        );
+    }
 }
