@@ -60,9 +60,22 @@
 //! relative to it: `api.get("/users/me")`. The base must be `https://`;
 //! `http://` is accepted for loopback hosts only (tests, a local emulator).
 //!
-//! Path segments are sent as given: percent-encode ids that need it
-//! yourself. Zoom asks for meeting UUIDs that start with `/` or contain
-//! `//` to be encoded twice.
+//! # Paths
+//!
+//! Paths are sent as given, so put ids that come from elsewhere (user
+//! input, an event) through [`segment`], which percent-encodes everything
+//! but RFC 3986's unreserved characters, `/` included:
+//! `api.get(format!("/meetings/{}", rest::segment(id)))`. Zoom asks for
+//! meeting UUIDs that start with `/` or contain `//` to be encoded twice:
+//! `segment(&segment(uuid))`.
+//!
+//! A path that could address something else on the API host with the
+//! account's token is refused with [`Error::Config`] before any token is
+//! taken or request sent: an absolute URL (`https://...`, `//host`), a
+//! `.` or `..` segment in any encoding (`..`, `%2e%2E`, `.%2e`, also once
+//! the segment is percent-decoded up to three times, and split at an encoded
+//! `/` or `\`, since Zoom decodes twice), a `#`, a space or a control
+//! character.
 //!
 //! # Retries
 //!
@@ -126,6 +139,9 @@ pub const DEFAULT_MAX_RETRIES: u32 = 3;
 
 /// Default of [`ApiBuilder::max_retry_wait`]: 60 s.
 pub const DEFAULT_MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
+
+/// Default of [`Pages::max_pages`]: 1000 pages.
+pub const DEFAULT_MAX_PAGES: u32 = 1000;
 
 /// Default of [`ApiBuilder::token_wait`]: 30 s.
 pub const DEFAULT_TOKEN_WAIT: Duration = Duration::from_secs(30);
@@ -728,6 +744,8 @@ impl ApiRequest {
             next_token: None,
             items: Vec::new().into_iter(),
             total_records: None,
+            fetched: 0,
+            max_pages: DEFAULT_MAX_PAGES,
             started: false,
             done: false,
             item: PhantomData,
@@ -763,7 +781,11 @@ impl fmt::Debug for ApiRequest {
 /// - a page without the field is an empty page when its `total_records` is
 ///   absent or 0, and an error otherwise (most likely a misspelt field);
 /// - a page that hands back the `next_page_token` it was asked with is an
-///   error (it would loop forever).
+///   error (it would loop forever);
+/// - after [`Pages::max_pages`] pages (default [`DEFAULT_MAX_PAGES`], 1000)
+///   with a `next_page_token` still coming, the next item is an error and
+///   the last one: a server that never ends the list (new tokens forever)
+///   cannot keep the loop going.
 ///
 /// Zoom's page tokens expire after 15 minutes: iterate without long pauses.
 #[must_use = "iterators are lazy: no page is fetched until the iteration starts"]
@@ -777,6 +799,9 @@ pub struct Pages<T = Value> {
     next_token: Option<String>,
     items: std::vec::IntoIter<Value>,
     total_records: Option<u64>,
+    /// Pages fetched so far, and the cap.
+    fetched: u32,
+    max_pages: u32,
     started: bool,
     done: bool,
     item: PhantomData<fn() -> T>,
@@ -790,6 +815,14 @@ impl<T> Pages<T> {
         self
     }
 
+    /// The most pages fetched. Default [`DEFAULT_MAX_PAGES`] (1000: 300,000
+    /// items at Zoom's largest page size). Asking for page `max_pages + 1`
+    /// yields an error instead (see [`Pages`]). 0 counts as 1.
+    pub fn max_pages(mut self, max: u32) -> Self {
+        self.max_pages = max.max(1);
+        self
+    }
+
     /// `total_records` of the last page fetched, if it had one.
     pub fn total_records(&self) -> Option<u64> {
         self.total_records
@@ -798,6 +831,16 @@ impl<T> Pages<T> {
     /// Fetches the next page into `self.items`.
     fn fetch(&mut self) -> Result<()> {
         let request = &self.request;
+        if self.fetched >= self.max_pages {
+            return Err(Error::invalid(
+                format!("from {WHAT} ({} {})", request.method, request.path),
+                format!(
+                    "still more pages after {} (max_pages): stopped",
+                    self.max_pages
+                ),
+            ));
+        }
+        self.fetched += 1;
         let mut query: Vec<(String, String)> = request
             .query
             .iter()
@@ -899,6 +942,8 @@ impl<T> fmt::Debug for Pages<T> {
             .field("started", &self.started)
             .field("done", &self.done)
             .field("total_records", &self.total_records)
+            .field("pages", &self.fetched)
+            .field("max_pages", &self.max_pages)
             .finish_non_exhaustive()
     }
 }
@@ -914,14 +959,97 @@ fn parse_base(url: &str, what: &str) -> Result<Endpoint> {
     Ok(endpoint)
 }
 
-/// Refuses paths that are absolute URLs: the token would go elsewhere.
+/// Percent-encodes one path segment: every byte but RFC 3986's unreserved
+/// characters (`A-Z a-z 0-9 - . _ ~`) becomes `%XX`, `/` included, so an id
+/// from user input or an event stays one segment.
+///
+/// ```
+/// use zoom_ws::rest::segment;
+///
+/// assert_eq!(segment("85012345678"), "85012345678");
+/// assert_eq!(segment("/ab//c=="), "%2Fab%2F%2Fc%3D%3D");
+/// assert_eq!(segment("x/../../users/me"), "x%2F..%2F..%2Fusers%2Fme");
+/// // Zoom wants UUIDs that start with `/` or contain `//` encoded twice:
+/// assert_eq!(segment(&segment("/ab")), "%252Fab");
+/// ```
+///
+/// `.` and `..` are unreserved and stay as they are. A request whose
+/// segment is, or decodes to, a dot segment (`..`, `../x` encoded as
+/// `..%2Fx`) is refused with [`Error::Config`] when it is sent (see [the
+/// module docs](self#paths)): the id was hostile or broken either way.
+pub fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    crate::text::percent_encode(&mut out, s);
+    out
+}
+
+/// How many rounds of percent-decoding [`check_path`] looks through.
+const DECODE_ROUNDS: usize = 3;
+
+/// Refuses paths that could send the token somewhere else on the API host
+/// or beyond: absolute URLs, dot segments in any encoding, `#`, spaces and
+/// control characters. Checked before any token is taken.
 fn check_path(path: &str) -> Result<()> {
+    let refuse = |why: &str| {
+        Err(Error::Config(format!(
+            "the API path {:?} {why}",
+            crate::text::truncate(path, 200)
+        )))
+    };
     if path.contains("://") || path.starts_with("//") {
-        return Err(Error::Config(format!(
-            "the API path {path:?} must be relative to the base URL, such as \"/users/me\""
-        )));
+        return refuse("must be relative to the base URL, such as \"/users/me\"");
+    }
+    if path.chars().any(|c| c.is_control() || c == ' ' || c == '#') {
+        return refuse(
+            "has a space, a control character or a '#': percent-encode it (rest::segment)",
+        );
+    }
+    let path_only = path.split('?').next().unwrap_or("");
+    for seg in path_only.split('/') {
+        let mut text = seg.to_owned();
+        for _ in 0..=DECODE_ROUNDS {
+            if text
+                .split(['/', '\\'])
+                .any(|part| part == "." || part == "..")
+            {
+                return refuse(
+                    "has a '.' or '..' segment (perhaps percent-encoded): it would address another resource; encode ids with rest::segment",
+                );
+            }
+            let decoded = percent_decode(&text);
+            if decoded == text {
+                break;
+            }
+            text = decoded;
+        }
     }
     Ok(())
+}
+
+/// `%XX` decoded (bytes that are not valid UTF-8 become U+FFFD); a `%` not
+/// followed by two hex digits is kept.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied(),
+            bytes.get(i + 2).copied(),
+        ) {
+            (b'%', Some(h), Some(l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `base` + `path` + the percent-encoded query.
@@ -1071,6 +1199,62 @@ mod tests {
         assert!(check_path("https://evil.example/x").is_err());
         assert!(check_path("//evil.example/x").is_err());
         assert!(check_path("/users/me").is_ok());
+    }
+
+    #[test]
+    fn dot_segments_in_any_encoding() {
+        for bad in [
+            "/meetings/../users/x",
+            "/meetings/..",
+            "../users",
+            "/meetings/./x",
+            "/a/%2e%2e/b",
+            "/a/%2E%2E/b",
+            "/a/.%2e/b",
+            "/a/%2E./b",
+            "/a/%2e/b",
+            "/a/..%2fusers",
+            "/a/..%2Fusers",
+            "/a/..%5cusers",
+            "/a/%252e%252e/b",
+            "/a/%25252E%25252e/b",
+            "/a/x%252F..%252Fy",
+            "/a/..?x=1",
+            "/a b",
+            "/a\r\nHost: evil",
+            "/a#/../b",
+            "/a/\u{0}",
+        ] {
+            match check_path(bad) {
+                Err(Error::Config(why)) => assert!(!why.contains('\r'), "{why}"),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        for ok in [
+            "/users/me",
+            "users/me",
+            "/a/...",
+            "/a/.b/c.",
+            "/a/%2e%2e%2e",
+            "/x?next=../y",
+            "/past_meetings/ab%252F%252Fcd%253D%253D/instances",
+            "/a/%zz/%2",
+            "",
+            "/",
+        ] {
+            check_path(ok).unwrap_or_else(|e| panic!("{ok:?}: {e}"));
+        }
+        assert_eq!(percent_decode("%41%zz%4"), "A%zz%4");
+        assert_eq!(percent_decode("%ff"), "\u{fffd}");
+        assert_eq!(segment("a/b?c#d e.~"), "a%2Fb%3Fc%23d%20e.~");
+        // An id through segment() is one harmless segment, or refused when
+        // a server decoding it would see a dot segment.
+        for id in ["/", "x\r\n#", "é", "a//b==", "%2", "..."] {
+            check_path(&format!("/meetings/{}", segment(id))).unwrap();
+        }
+        for id in ["..", ".", "../x", "a/./b", "%2e%2e", "%2e"] {
+            assert!(check_path(&format!("/meetings/{}", segment(id))).is_err());
+        }
     }
 
     #[test]

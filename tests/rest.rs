@@ -696,3 +696,104 @@ fn base_urls_are_checked() {
         .unwrap_err();
     assert!(matches!(e, Error::Config(_)), "{e:?}");
 }
+
+/// Issue 9: a dot segment in any encoding is refused before anything is
+/// sent (no token request either), with the OAuth and the JWT client.
+#[test]
+fn dot_segment_paths_are_refused_with_nothing_sent() {
+    watchdog(|| {
+        let api_server = Server::start(|_| reply(200, json!({})));
+        let tokens = Tokens::start(&api_server);
+        // Let the token endpoint answer once, then count from there
+        // (seen() drains what it returns).
+        tokens.source().wait(WATCHDOG).unwrap();
+        assert_eq!(tokens.server.seen().len(), 1);
+        let oauth = oauth_api(&tokens).build().unwrap();
+        let jwt = Api::jwt_builder("k", "s")
+            .base_url(format!("{}/v2", api_server.url()))
+            .timeouts(timeouts())
+            .build()
+            .unwrap();
+        let id = "x/../../users/someone-else";
+        for path in [
+            "/meetings/../users/x".to_owned(),
+            "/meetings/%2e%2e/users/x".to_owned(),
+            "/meetings/%2E%2e/users/x".to_owned(),
+            "/meetings/.%2E/users/x".to_owned(),
+            "/meetings/..%2Fusers%2Fx".to_owned(),
+            "/meetings/%252e%252E/users/x".to_owned(),
+            "/meetings/./x".to_owned(),
+            format!("/meetings/{id}"),
+            format!("/meetings/{}", zoom_ws::rest::segment(id)),
+            "/meetings/x\r\nX-Injected: 1".to_owned(),
+            "/meetings/x y".to_owned(),
+        ] {
+            for api in [&oauth, &jwt] {
+                let e = api.get(path.as_str()).send().unwrap_err();
+                assert!(matches!(e, Error::Config(_)), "{path:?}: {e:?}");
+                let e = api.delete(path.as_str()).send().unwrap_err();
+                assert!(matches!(e, Error::Config(_)), "{path:?}: {e:?}");
+                let mut pages = api.get(path.as_str()).pages("users");
+                assert!(matches!(pages.next(), Some(Err(Error::Config(_)))));
+                assert!(pages.next().is_none());
+            }
+        }
+        assert_eq!(api_server.seen().len(), 0);
+        assert_eq!(tokens.server.seen().len(), 0);
+
+        // The same id, encoded, is one harmless segment when it has no dots.
+        let id = "ab//cd==";
+        oauth
+            .get(format!("/meetings/{}", zoom_ws::rest::segment(id)))
+            .send()
+            .unwrap();
+        let seen = api_server.seen();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].path, "/v2/meetings/ab%2F%2Fcd%3D%3D");
+    });
+}
+
+/// A server that hands out a new next_page_token forever is stopped by the
+/// page cap.
+#[test]
+fn endless_pages_stop_at_max_pages() {
+    watchdog(|| {
+        let n = AtomicUsize::new(0);
+        let api_server = Server::start(move |_| {
+            let page = n.fetch_add(1, Ordering::SeqCst);
+            reply(
+                200,
+                json!({"total_records": 1_000_000, "next_page_token": format!("p{page}"), "users": [{"id": page}]}),
+            )
+        });
+        let tokens = Tokens::start(&api_server);
+        let api = oauth_api(&tokens).build().unwrap();
+        let items: Vec<_> = api.get("/users").pages("users").max_pages(5).collect();
+        assert_eq!(items.len(), 6, "{items:?}");
+        for (i, item) in items[..5].iter().enumerate() {
+            assert_eq!(item.as_ref().unwrap()["id"], i);
+        }
+        let e = items[5].as_ref().unwrap_err();
+        assert!(e.to_string().contains("max_pages"), "{e}");
+        assert_eq!(api_server.seen().len(), 5);
+        assert_eq!(zoom_ws::rest::DEFAULT_MAX_PAGES, 1000);
+    });
+}
+
+/// An empty Video SDK secret: Error::Config at the call, nothing sent.
+#[test]
+fn empty_jwt_secret_sends_nothing() {
+    watchdog(|| {
+        let api_server = Server::start(|_| reply(200, json!({})));
+        let api = Api::jwt_builder("k", "")
+            .base_url(format!("{}/v2", api_server.url()))
+            .timeouts(timeouts())
+            .build()
+            .unwrap();
+        let e = api.get("/videosdk/sessions").send().unwrap_err();
+        assert!(matches!(e, Error::Config(_)), "{e:?}");
+        let e = Api::with_jwt("k", "").get("/x").send().unwrap_err();
+        assert!(matches!(e, Error::Config(_)), "{e:?}");
+        assert_eq!(api_server.seen().len(), 0);
+    });
+}
