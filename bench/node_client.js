@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The Node alternative for examples/bench.rs, written the way Zoom's
+// The Node alternative for the benchmark (bench/src/), written the way Zoom's
 // WebSockets sample does it: fetch a token from the OAuth endpoint,
 // `new WebSocket(url)` with the `ws` package, JSON.parse every message and
 // then its `content`, and a `{"module":"heartbeat"}` every 30 s.

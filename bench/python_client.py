@@ -1,4 +1,4 @@
-"""The Python alternative for examples/bench.rs, written the usual way with
+"""The Python alternative for the benchmark (bench/src/), written the usual way with
 `websocket-client`: fetch a token from the OAuth endpoint, a
 `websocket.WebSocketApp` whose on_message does json.loads of the message and
 then of its `content`, and a `{"module":"heartbeat"}` every 30 s.

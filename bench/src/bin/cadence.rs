@@ -3,8 +3,8 @@
 //! arrive.
 //!
 //! ```text
-//! cargo run --release --example cadence -- 1 10    # 1 s interval, 10 heartbeats
-//! cargo run --release --example cadence -- 30 4    # the default 30 s, 4 heartbeats (2 minutes)
+//! cargo run --release -p zoom-ws-bench --bin cadence -- 1 10   # 1 s interval, 10 heartbeats
+//! cargo run --release -p zoom-ws-bench --bin cadence -- 30 4   # the default 30 s, 4 heartbeats (2 minutes)
 //! ```
 
 use std::time::Duration;

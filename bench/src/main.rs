@@ -5,9 +5,9 @@
 //!
 //! ```text
 //! bench/setup.sh                                  # once: ws and websocket-client, locally
-//! cargo run --release --example bench             # everything, about 3 to 4 minutes
-//! cargo run --release --example bench -- --quick  # smaller counts, short idle: a smoke check
-//! cargo run --release --example bench -- throughput latency --no-alternatives
+//! cargo run --release -p zoom-ws-bench             # everything, about 4.5 minutes
+//! cargo run --release -p zoom-ws-bench -- --quick  # smaller counts, short idle: a smoke check
+//! cargo run --release -p zoom-ws-bench -- throughput latency --no-alternatives
 //! ```
 //!
 //! Phases (default: all): `throughput`, `latency`, `reconnect`, `deadlink`,
@@ -982,7 +982,7 @@ mod client {
 // ---------------------------------------------------------------------------
 // `bench __parse VARIANT N`: the JSON work of one event frame, alone, N
 // times, for callgrind (instruction counts do not depend on the machine's
-// load): `valgrind --tool=callgrind target/release/examples/bench __parse crate 20000`.
+// load): `valgrind --tool=callgrind target/release/zoom-ws-bench __parse crate 20000`.
 // - `bare`: the bare loop's parsing (frame with `content` unescaped in the
 //   same pass, then the event into event/event_ts/RawValue payload);
 // - `crate`: the socket thread's own parsing (`zoom_ws::__parse_frame`:
@@ -1477,15 +1477,20 @@ mod orchestrate {
         }
     }
 
-    /// Starts examples/listen (built if missing) against `emu`, output
+    /// Starts zoom-ws's examples/listen (built if missing, with this binary's
+    /// profile, into the same target directory) against `emu`, output
     /// discarded, and waits for its connection.
     fn start_listen(ctx: &Ctx, emu: &mut Emulator) -> Res<Child> {
-        let path = ctx.exe.with_file_name("listen");
+        let path = ctx.exe.with_file_name("examples").join("listen");
         if !path.exists() {
             eprintln!("bench: building examples/listen");
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut args = vec!["build", "-p", "zoom-ws", "--example", "listen"];
+            if !cfg!(debug_assertions) {
+                args.push("--release");
+            }
             let ok = Command::new(cargo)
-                .args(["build", "--release", "--example", "listen"])
+                .args(args)
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .status()
                 .is_ok_and(|s| s.success());
@@ -1788,7 +1793,8 @@ mod orchestrate {
     pub fn main(args: &[String]) -> Res<()> {
         let opts = parse(args)?;
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let bench_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench");
+        // This package's folder: setup.sh and the Node and Python clients.
+        let bench_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let (node, python) = if opts.alternatives {
             setup_alternatives(&bench_dir)
         } else {
