@@ -98,6 +98,11 @@ fn main() -> Result<(), zoom_ws::Error> {
     Ok(())
 }
 
+/// A meeting id for display; `?` when the event had none.
+fn id(id: Option<zoom_ws::typed::ZoomId>) -> String {
+    id.map_or_else(|| "?".into(), |id| id.to_string())
+}
+
 /// One line per event, from the typed views.
 fn describe(ev: &zoom_ws::Event) -> String {
     let body = match ev.typed() {
@@ -108,7 +113,7 @@ fn describe(ev: &zoom_ws::Event) -> String {
         ),
         Ok(Typed::MeetingStarted(p)) => format!(
             "meeting {} \"{}\" started",
-            p.object.id,
+            id(p.object.id),
             p.object.topic.unwrap_or_default()
         ),
         Ok(Typed::ParticipantJoined(p)) => format!(
@@ -120,7 +125,7 @@ fn describe(ev: &zoom_ws::Event) -> String {
             p.object.participant.user_name.unwrap_or_default(),
             p.object.participant.leave_reason.unwrap_or_default()
         ),
-        Ok(Typed::MeetingEnded(p)) => format!("meeting {} ended", p.object.id),
+        Ok(Typed::MeetingEnded(p)) => format!("meeting {} ended", id(p.object.id)),
         Ok(Typed::RecordingCompleted(p)) => format!(
             "recording ready: {} files, {} bytes",
             p.object.recording_files.len(),

@@ -11,6 +11,7 @@ pub const DEFAULT_TOKEN_URL: &str = "https://zoom.us/oauth/token";
 
 /// The OAuth grant used to obtain access tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Grant {
     /// `grant_type=account_credentials`: Server-to-Server OAuth apps. Needs the
     /// account id.

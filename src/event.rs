@@ -15,13 +15,13 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
+use std::str::FromStr;
 
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::{Error, Result};
-use crate::typed::Typed;
 
 /// One Zoom event: `{"event": ..., "event_ts": ..., "payload": {...}, ...}`.
 ///
@@ -131,11 +131,7 @@ impl Event {
             .map_err(|e| Error::invalid("in a Zoom event", crate::text::json_error(&e)))
     }
 
-    /// Typed access to the common events (meetings, participants, recordings,
-    /// users); [`Typed::Other`] for the rest. See [`crate::typed`].
-    pub fn typed(&self) -> Result<Typed> {
-        Typed::from_event(self)
-    }
+    // `Event::typed` is in src/typed.rs, beside the typed views.
 
     /// The complete event JSON, exactly as received (for WebSocket events:
     /// after the second decoding of `content`).
@@ -216,6 +212,30 @@ fn liberal_ts<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<i64
         }
     }
     d.deserialize_any(Ts)
+}
+
+impl FromStr for Event {
+    type Err = Error;
+
+    /// [`Event::from_json`] of a copy of `json`.
+    ///
+    /// ```
+    /// let ev: zoom_ws::Event = r#"{"event":"meeting.started","payload":{}}"#.parse()?;
+    /// assert_eq!(ev.name(), "meeting.started");
+    /// # Ok::<_, zoom_ws::Error>(())
+    /// ```
+    fn from_str(json: &str) -> Result<Event> {
+        Event::from_json(json.to_owned())
+    }
+}
+
+impl TryFrom<String> for Event {
+    type Error = Error;
+
+    /// [`Event::from_json`]: keeps the string, no copy.
+    fn try_from(json: String) -> Result<Event> {
+        Event::from_json(json)
+    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,15 @@
 //! [`Client::states`] reports every [`StateChange`] with timestamps; a
 //! [`StateChange::Reconnected`] carries the gap to backfill over the REST API.
 //!
+//! # Threads
+//!
+//! [`Client`], [`Closer`] and [`Event`] are `Send` and `Sync` (asserted at
+//! compile time), as is [`Error`]: share a `Client` by reference or in an
+//! `Arc`, hand a `Closer` to the thread that waits for a signal, move events
+//! to worker threads. The receivers are crossbeam's, re-exported as
+//! [`crossbeam_channel`] so that `select!` over events, states and your own
+//! channels needs no version of its own.
+//!
 //! # Errors
 //!
 //! One [`Error`] enum. Fatal errors (bad credentials, a refused
@@ -152,6 +161,24 @@ pub use secret::Secret;
 pub use state::StateChange;
 #[cfg(feature = "stream")]
 pub use tls::TlsConfig;
+
+/// The channel crate of [`Client::events`] and [`Client::states`],
+/// re-exported so that `select!`, `Receiver` and `RecvTimeoutError` are the
+/// version zoom-ws uses, whatever version your own Cargo.toml names.
+#[cfg(feature = "stream")]
+pub use crossbeam_channel;
+
+// The thread-safety promised in the crate docs ("Threads"), checked by every
+// build: a field that is not Send or Sync fails here.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Event>();
+    send_sync::<Error>();
+    #[cfg(feature = "stream")]
+    send_sync::<Client>();
+    #[cfg(feature = "stream")]
+    send_sync::<Closer>();
+};
 
 /// The examples in README.md, compiled and run as doctests.
 #[cfg(doctest)]

@@ -6,15 +6,15 @@
 //! the structs below. Every field Zoom may omit is an `Option`, unknown fields
 //! are ignored here (the [`crate::Event`] itself keeps them), and
 //! `payload.object.id`, a number in some events and a string in others, is a
-//! [`ZoomId`] that accepts both.
+//! [`ZoomId`] that accepts both (`None` when absent).
 //!
 //! ```
-//! use zoom_ws::{Event, typed::Typed};
+//! use zoom_ws::{Event, typed::{Typed, ZoomId}};
 //! let ev = Event::from_json(r#"{"event":"meeting.started","event_ts":1,
 //!     "payload":{"account_id":"A","object":{"id":1234567890,"uuid":"u==","topic":"Standup"}}}"#.into())?;
 //! match ev.typed()? {
 //!     Typed::MeetingStarted(p) => {
-//!         assert_eq!(p.object.id.to_string(), "1234567890");
+//!         assert_eq!(p.object.id, Some(ZoomId::Number(1234567890)));
 //!         assert_eq!(p.object.topic.as_deref(), Some("Standup"));
 //!     }
 //!     other => panic!("{other:?}"),
@@ -30,6 +30,9 @@ use crate::error::Result;
 use crate::event::Event;
 
 /// An id that Zoom sends as a number in some events and as a string in others.
+///
+/// The typed views hold it as `Option<ZoomId>`: `None` when the event has no
+/// id (or `null`), never an empty string standing in for one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
 #[serde(untagged)]
 pub enum ZoomId {
@@ -37,12 +40,6 @@ pub enum ZoomId {
     Number(i64),
     /// Sent as a JSON string.
     Text(String),
-}
-
-impl Default for ZoomId {
-    fn default() -> Self {
-        ZoomId::Text(String::new())
-    }
 }
 
 impl fmt::Display for ZoomId {
@@ -73,8 +70,7 @@ pub struct Payload<T> {
 #[non_exhaustive]
 pub struct Meeting {
     /// Meeting number.
-    #[serde(default)]
-    pub id: ZoomId,
+    pub id: Option<ZoomId>,
     /// Meeting instance UUID (opaque, may end in `==`).
     pub uuid: Option<String>,
     /// User id of the host.
@@ -121,8 +117,7 @@ pub struct Participant {
 #[non_exhaustive]
 pub struct MeetingParticipant {
     /// Meeting number.
-    #[serde(default)]
-    pub id: ZoomId,
+    pub id: Option<ZoomId>,
     /// Meeting instance UUID.
     pub uuid: Option<String>,
     /// User id of the host.
@@ -163,8 +158,7 @@ pub struct RecordingFile {
 #[non_exhaustive]
 pub struct Recording {
     /// Meeting number.
-    #[serde(default)]
-    pub id: ZoomId,
+    pub id: Option<ZoomId>,
     /// Meeting instance UUID.
     pub uuid: Option<String>,
     /// User id of the host.
@@ -191,8 +185,7 @@ pub struct Recording {
 #[non_exhaustive]
 pub struct User {
     /// User id.
-    #[serde(default)]
-    pub id: ZoomId,
+    pub id: Option<ZoomId>,
     /// First name.
     pub first_name: Option<String>,
     /// Last name.
@@ -227,16 +220,22 @@ pub enum Typed {
     Other,
 }
 
-impl Typed {
-    pub(crate) fn from_event(ev: &Event) -> Result<Typed> {
-        Ok(match ev.name() {
-            "meeting.created" => Typed::MeetingCreated(ev.parse_payload()?),
-            "meeting.started" => Typed::MeetingStarted(ev.parse_payload()?),
-            "meeting.ended" => Typed::MeetingEnded(ev.parse_payload()?),
-            "meeting.participant_joined" => Typed::ParticipantJoined(ev.parse_payload()?),
-            "meeting.participant_left" => Typed::ParticipantLeft(ev.parse_payload()?),
-            "recording.completed" => Typed::RecordingCompleted(ev.parse_payload()?),
-            "user.created" => Typed::UserCreated(ev.parse_payload()?),
+impl Event {
+    /// Typed access to the common events (meetings, participants, recordings,
+    /// users); [`Typed::Other`] for the rest. See [`crate::typed`].
+    ///
+    /// Fails if a common event's payload does not have the documented shape
+    /// (an `object` that is not an object, an id that is neither a number nor
+    /// a string, ...). Missing fields are `None`, not an error.
+    pub fn typed(&self) -> Result<Typed> {
+        Ok(match self.name() {
+            "meeting.created" => Typed::MeetingCreated(self.parse_payload()?),
+            "meeting.started" => Typed::MeetingStarted(self.parse_payload()?),
+            "meeting.ended" => Typed::MeetingEnded(self.parse_payload()?),
+            "meeting.participant_joined" => Typed::ParticipantJoined(self.parse_payload()?),
+            "meeting.participant_left" => Typed::ParticipantLeft(self.parse_payload()?),
+            "recording.completed" => Typed::RecordingCompleted(self.parse_payload()?),
+            "user.created" => Typed::UserCreated(self.parse_payload()?),
             _ => Typed::Other,
         })
     }
@@ -256,8 +255,10 @@ mod tests {
         let b = typed(r#"{"event":"meeting.ended","payload":{"object":{"id":"85012345678"}}}"#);
         match (a, b) {
             (Typed::MeetingEnded(a), Typed::MeetingEnded(b)) => {
-                assert_eq!(a.object.id, ZoomId::Number(85012345678));
-                assert_eq!(a.object.id.to_string(), b.object.id.to_string());
+                assert_eq!(a.object.id, Some(ZoomId::Number(85012345678)));
+                assert_eq!(b.object.id, Some(ZoomId::Text("85012345678".into())));
+                assert_eq!(a.object.id.unwrap().to_string(), "85012345678");
+                assert_eq!(b.object.id.unwrap().to_string(), "85012345678");
             }
             other => panic!("{other:?}"),
         }
@@ -286,6 +287,49 @@ mod tests {
             typed(r#"{"event":"meeting.deleted"}"#),
             Typed::Other
         ));
+    }
+
+    #[test]
+    fn missing_ids_are_none_not_empty() {
+        for name in [
+            "meeting.created",
+            "meeting.started",
+            "meeting.ended",
+            "meeting.participant_joined",
+            "meeting.participant_left",
+            "recording.completed",
+            "user.created",
+        ] {
+            for object in ["{}", r#"{"id":null}"#] {
+                let json = format!(r#"{{"event":"{name}","payload":{{"object":{object}}}}}"#);
+                let id = match typed(&json) {
+                    Typed::MeetingCreated(p)
+                    | Typed::MeetingStarted(p)
+                    | Typed::MeetingEnded(p) => p.object.id,
+                    Typed::ParticipantJoined(p) | Typed::ParticipantLeft(p) => {
+                        let who = p.object.participant;
+                        assert_eq!(
+                            (who.id, who.user_id, who.participant_uuid),
+                            (None, None, None)
+                        );
+                        p.object.id
+                    }
+                    Typed::RecordingCompleted(p) => {
+                        assert!(p.object.recording_files.is_empty());
+                        p.object.id
+                    }
+                    Typed::UserCreated(p) => p.object.id,
+                    other => panic!("{name}: {other:?}"),
+                };
+                assert_eq!(id, None, "{json}");
+            }
+        }
+        match typed(
+            r#"{"event":"recording.completed","payload":{"object":{"recording_files":[{}]}}}"#,
+        ) {
+            Typed::RecordingCompleted(p) => assert_eq!(p.object.recording_files[0].id, None),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
