@@ -8,6 +8,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 /// `max`, with full jitter (each delay is uniform in `[0, bound]`), so that
 /// many clients that lost the same server do not come back in step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Backoff {
     /// Bound of the first delay. Default 250 ms.
     pub initial: Duration,
@@ -25,6 +26,11 @@ impl Default for Backoff {
 }
 
 impl Backoff {
+    /// Delays growing from `initial`, capped at `max`.
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Backoff { initial, max }
+    }
+
     /// The upper bound of the delay before retry number `attempt` (0-based):
     /// `min(max, initial * 2^attempt)`.
     pub fn bound(&self, attempt: u32) -> Duration {

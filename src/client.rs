@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::http::HttpTimeouts;
 use crate::oauth::{RefreshOptions, TokenRefresher, TokenSource};
-use crate::socket::{self, Settings, Shared};
+use crate::socket::{self, policy, Gate, Limits, Outbox, Settings, Shared, STATES_CAPACITY};
 use crate::state::StateChange;
 use crate::sync::lock;
 use crate::tls::TlsConfig;
@@ -32,9 +32,10 @@ pub const DEFAULT_WS_URL: &str = "wss://ws.zoom.us/ws";
 #[non_exhaustive]
 pub enum ChannelPolicy {
     /// No bound: every event is kept until the user reads it; memory grows
-    /// with the backlog (an event costs its JSON text plus about 80 bytes).
-    /// The default: Zoom never re-sends an event, so dropping one is worse
-    /// than buffering it.
+    /// with the backlog (an event costs its JSON text plus about 80 bytes),
+    /// and a WARN is logged as the backlog first reaches 10,000, 100,000,
+    /// 1,000,000 and 10,000,000 events. The default: Zoom never re-sends an
+    /// event, so dropping one is worse than buffering it.
     #[default]
     Unbounded,
     /// At most `capacity` events wait; when the channel is full, the newest
@@ -43,6 +44,16 @@ pub enum ChannelPolicy {
     DropNewest {
         /// How many events may wait.
         capacity: usize,
+    },
+    /// At most `max_events` events and `max_bytes` bytes of event JSON
+    /// wait; an event that would exceed either is dropped, counted and
+    /// logged as with [`ChannelPolicy::DropNewest`]. Bounds memory however
+    /// large Zoom's events are (a `recording.completed` with many files).
+    Bounded {
+        /// How many events may wait.
+        max_events: usize,
+        /// How many bytes of event JSON may wait.
+        max_bytes: usize,
     },
 }
 
@@ -61,14 +72,15 @@ pub enum ChannelPolicy {
 #[derive(Clone)]
 pub struct ClientBuilder {
     credentials: Option<Credentials>,
+    token_source: Option<TokenSource>,
     subscription_id: Option<String>,
     url: String,
     heartbeat: Duration,
-    dead_link_timeout: Duration,
+    dead_link_timeout: Option<Duration>,
     connect_timeout: Duration,
     first_connect_timeout: Duration,
     backoff: Backoff,
-    healthy_after: Duration,
+    gate: Option<Gate>,
     max_message_size: usize,
     channel: ChannelPolicy,
     tls: Option<TlsConfig>,
@@ -80,14 +92,15 @@ impl Default for ClientBuilder {
     fn default() -> Self {
         ClientBuilder {
             credentials: None,
+            token_source: None,
             subscription_id: None,
             url: DEFAULT_WS_URL.into(),
             heartbeat: Duration::from_secs(30),
-            dead_link_timeout: Duration::from_secs(10),
+            dead_link_timeout: None,
             connect_timeout: Duration::from_secs(10),
             first_connect_timeout: Duration::from_secs(30),
             backoff: Backoff::default(),
-            healthy_after: Duration::from_secs(30),
+            gate: None,
             max_message_size: 16 << 20,
             channel: ChannelPolicy::Unbounded,
             tls: None,
@@ -98,9 +111,34 @@ impl Default for ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// The app's OAuth credentials (required). See [`Credentials::from_env`].
+    /// The app's OAuth credentials (required, unless a
+    /// [token source](ClientBuilder::token_source) is given). See
+    /// [`Credentials::from_env`]. The client then runs its own token-refresh
+    /// thread.
     pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = Some(credentials);
+        self
+    }
+
+    /// Takes tokens from an existing source instead of fetching its own:
+    /// several clients (one per subscription), and REST calls, then share
+    /// one refresh thread and one token stream. The source's owner
+    /// ([`TokenRefresher`], or the [`Client`] that made it) keeps it
+    /// running; closing this client leaves it alone.
+    ///
+    /// ```no_run
+    /// let first = zoom_ws::Client::builder()
+    ///     .credentials(zoom_ws::Credentials::from_env()?)
+    ///     .subscription_id("subscription-a")
+    ///     .connect()?;
+    /// let second = zoom_ws::Client::builder()
+    ///     .token_source(first.token_source())
+    ///     .subscription_id("subscription-b")
+    ///     .connect()?;
+    /// # Ok::<_, zoom_ws::Error>(())
+    /// ```
+    pub fn token_source(mut self, tokens: TokenSource) -> Self {
+        self.token_source = Some(tokens);
         self
     }
 
@@ -133,16 +171,21 @@ impl ClientBuilder {
     }
 
     /// How long after a heartbeat to wait for its ack (or any frame) before
-    /// the connection is declared dead and replaced. Default 10 s. A dead
-    /// link is therefore noticed within `heartbeat_interval +
-    /// dead_link_timeout`.
+    /// the connection is declared dead and replaced. Default: twice the
+    /// heartbeat interval, at most 10 s (2 s for a 1 s heartbeat, 10 s at
+    /// the default 30 s). A dead link is therefore noticed within
+    /// `heartbeat_interval + dead_link_timeout`.
     pub fn dead_link_timeout(mut self, timeout: Duration) -> Self {
-        self.dead_link_timeout = timeout;
+        self.dead_link_timeout = Some(timeout);
         self
     }
 
-    /// Bound of one connection attempt: TCP, TLS, upgrade and Zoom's
-    /// `build_connection`. Default 10 s.
+    /// Bound of one connection attempt, every phase included: name
+    /// resolution, TCP (several addresses are raced, the next one started
+    /// 250 ms after the previous, so a black-holed address does not starve
+    /// the others), TLS, the upgrade and Zoom's `build_connection`. A peer
+    /// that trickles its answer costs at most this, then a new attempt.
+    /// Default 10 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -150,17 +193,42 @@ impl ClientBuilder {
 
     /// How long [`ClientBuilder::connect`] keeps retrying transient failures
     /// before it gives up. Default 30 s. Bad credentials fail at once.
+    /// `connect` returns at the latest after this plus two
+    /// `connect_timeout`s (an attempt under way is finished, and the
+    /// first token may take one `connect_timeout` to arrive).
     pub fn first_connect_timeout(mut self, timeout: Duration) -> Self {
         self.first_connect_timeout = timeout;
         self
     }
 
-    /// Retry delays after a lost connection: the first retry is immediate,
-    /// then exponential with full jitter between these bounds. Default
-    /// 250 ms to 30 s. The backoff resets once a connection has stayed up
-    /// for 30 s.
+    /// Retry delays after failures. Default 250 ms to 30 s.
+    ///
+    /// The rule, which keeps the stream deaf as briefly as possible without
+    /// storms:
+    /// - A connection Zoom confirmed that then served for 1 s (or got a
+    ///   heartbeat ack) was healthy: the reconnect after it is immediate,
+    ///   whatever happened before.
+    /// - Failures are attempts that never got confirmed, and confirmed
+    ///   connections that ended within that second. The retry after the
+    ///   first failure is immediate; after the `n`-th, the delay is uniform
+    ///   in `[0, min(max, initial * 2^(n-2))]` (full jitter).
+    /// - Confirmed connections that the server ends almost at once are
+    ///   what two processes on one subscription look like (Zoom keeps one
+    ///   connection per subscription): the client logs one WARN naming
+    ///   that cause, and the growing backoff lets the two settle.
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
+        self
+    }
+
+    /// A check run on the socket thread before every connection attempt
+    /// (the first and every reconnect): the attempt goes ahead only when it
+    /// returns `true`; otherwise the thread asks again 100 ms later (a close
+    /// interrupts the wait). For fencing: a high-availability relay renews
+    /// its lease here, so that only the lease holder ever connects. Keep it
+    /// quick: it delays every reconnect by its own duration.
+    pub fn connect_gate(mut self, gate: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.gate = Some(std::sync::Arc::new(gate));
         self
     }
 
@@ -193,15 +261,27 @@ impl ClientBuilder {
     }
 
     /// Timeouts of the token requests. Default: connect 10 s, overall 30 s.
+    /// Ignored with a [token source](ClientBuilder::token_source).
     pub fn http_timeouts(mut self, timeouts: HttpTimeouts) -> Self {
         self.http_timeouts = timeouts;
         self
     }
 
-    fn settings(&self) -> Result<(Credentials, Settings)> {
-        let credentials = self.credentials.clone().ok_or_else(|| {
-            Error::Config("no credentials: call .credentials(Credentials::from_env()?)".into())
-        })?;
+    fn settings(&self) -> Result<(Tokens, Settings)> {
+        let tokens = match (&self.credentials, &self.token_source) {
+            (Some(_), Some(_)) => {
+                return Err(Error::Config(
+                    "set either .credentials(..) or .token_source(..), not both".into(),
+                ))
+            }
+            (Some(c), None) => Tokens::Own(c.clone()),
+            (None, Some(t)) => Tokens::Shared(t.clone()),
+            (None, None) => {
+                return Err(Error::Config(
+                    "no credentials: call .credentials(Credentials::from_env()?)".into(),
+                ))
+            }
+        };
         let endpoint = Endpoint::parse(&self.url, "wss", "ws", "WebSocket URL")?;
         let subscription_id = self
             .subscription_id
@@ -212,13 +292,6 @@ impl ClientBuilder {
                 "no subscription id: set ZOOM_SUBSCRIPTION_ID or call .subscription_id(..)".into(),
             ));
         }
-        let positive = |d: Duration, name: &str| {
-            if d.is_zero() {
-                Err(Error::Config(format!("{name} must be greater than zero")))
-            } else {
-                Ok(d)
-            }
-        };
         let tls = match (&self.tls, self.extra_roots_pem.is_empty()) {
             (Some(tls), true) => tls.clone(),
             (Some(_), false) => {
@@ -229,32 +302,68 @@ impl ClientBuilder {
             (None, true) => TlsConfig::default(),
             (None, false) => TlsConfig::with_extra_roots_pem(&self.extra_roots_pem.concat())?,
         };
-        let capacity = match self.channel {
-            ChannelPolicy::Unbounded => None,
-            ChannelPolicy::DropNewest { capacity: 0 } => {
+        let limits = match self.channel {
+            ChannelPolicy::Unbounded => Limits {
+                events: None,
+                bytes: None,
+            },
+            ChannelPolicy::DropNewest { capacity: 0 }
+            | ChannelPolicy::Bounded { max_events: 0, .. } => {
                 return Err(Error::Config("channel capacity must be at least 1".into()))
             }
-            ChannelPolicy::DropNewest { capacity } => Some(capacity),
+            ChannelPolicy::Bounded { max_bytes, .. } if max_bytes < self.max_message_size => {
+                return Err(Error::Config(format!(
+                    "channel max_bytes ({max_bytes}) must be at least max_message_size ({}), or the largest events could never be delivered",
+                    self.max_message_size
+                )))
+            }
+            ChannelPolicy::DropNewest { capacity } => Limits {
+                events: Some(capacity),
+                bytes: None,
+            },
+            ChannelPolicy::Bounded {
+                max_events,
+                max_bytes,
+            } => Limits {
+                events: Some(max_events),
+                bytes: Some(max_bytes),
+            },
         };
         if self.max_message_size < 1024 {
             return Err(Error::Config(
                 "max_message_size must be at least 1024 bytes".into(),
             ));
         }
+        let heartbeat = in_range(self.heartbeat, "heartbeat_interval", MS * 10, HOUR)?;
+        let dead_link_timeout = match self.dead_link_timeout {
+            Some(d) => in_range(d, "dead_link_timeout", MS * 10, HOUR)?,
+            None => policy::default_dead_link_timeout(heartbeat),
+        };
+        let backoff = self.backoff;
+        in_range(backoff.initial, "backoff.initial", MS, HOUR)?;
+        in_range(backoff.max, "backoff.max", backoff.initial, HOUR)?;
+        let http = self.http_timeouts;
+        in_range(http.connect, "http_timeouts.connect", MS * 10, HOUR)?;
+        in_range(http.overall, "http_timeouts.overall", MS * 10, DAY)?;
         let settings = Settings {
             endpoint,
             subscription_id,
-            heartbeat: positive(self.heartbeat, "heartbeat_interval")?,
-            dead_link_timeout: positive(self.dead_link_timeout, "dead_link_timeout")?,
-            connect_timeout: positive(self.connect_timeout, "connect_timeout")?,
-            first_connect_timeout: positive(self.first_connect_timeout, "first_connect_timeout")?,
-            backoff: self.backoff,
-            healthy_after: self.healthy_after,
+            heartbeat,
+            dead_link_timeout,
+            connect_timeout: in_range(self.connect_timeout, "connect_timeout", MS * 10, HOUR)?,
+            first_connect_timeout: in_range(
+                self.first_connect_timeout,
+                "first_connect_timeout",
+                MS * 10,
+                DAY,
+            )?,
+            backoff,
             max_message_size: self.max_message_size,
             tls,
-            capacity,
+            limits,
+            gate: self.gate.clone(),
         };
-        Ok((credentials, settings))
+        Ok((tokens, settings))
     }
 
     /// Starts the token-refresh thread and the socket thread, and returns
@@ -264,55 +373,59 @@ impl ClientBuilder {
     /// refused subscription; retries transient failures (network, 5xx, 429)
     /// with backoff for up to `first_connect_timeout`.
     pub fn connect(self) -> Result<Client> {
-        let (credentials, settings) = self.settings()?;
-        let refresher = TokenRefresher::start(
-            credentials,
-            RefreshOptions {
-                tls: settings.tls.clone(),
-                timeouts: self.http_timeouts,
-                backoff: self.backoff,
-            },
-        );
-        let tokens = refresher.source();
+        let (tokens, settings) = self.settings()?;
+        let (tokens, refresher) = match tokens {
+            Tokens::Own(credentials) => {
+                let refresher = TokenRefresher::start(
+                    credentials,
+                    RefreshOptions::with_tls(settings.tls.clone())
+                        .timeouts(self.http_timeouts)
+                        .backoff(self.backoff),
+                );
+                (refresher.source(), Some(refresher))
+            }
+            Tokens::Shared(source) => (source, None),
+        };
         // A bad credential fails here, before any thread touches the socket.
-        if let Err(e) = tokens.wait(settings.first_connect_timeout) {
-            refresher.stop();
-            return Err(e);
-        }
-        let (events_tx, events) = match settings.capacity {
+        tokens.wait(settings.first_connect_timeout)?;
+        let (events_tx, events) = match settings.limits.events {
             None => crossbeam_channel::unbounded(),
             Some(n) => crossbeam_channel::bounded(n),
         };
-        let (states_tx, states) = crossbeam_channel::bounded(1024);
+        let (states_tx, states) = crossbeam_channel::bounded(STATES_CAPACITY);
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
         let (shared, stop_rx) = Shared::new();
+        if let Some(refresher) = &refresher {
+            shared.on_stop(Box::new(refresher.stopper()));
+        }
         let wait_for = settings.first_connect_timeout + settings.connect_timeout * 2;
         // A stop wakes the socket thread at once, except in the middle of a
-        // TCP connect or a DNS lookup, which no timeout of ours interrupts.
+        // single-address TCP connect, which no timeout of ours interrupts.
         let close_bound = settings.connect_timeout + Duration::from_secs(2);
+        let out = Outbox::new(
+            events_tx,
+            states_tx,
+            states.clone(),
+            shared.clone(),
+            settings.limits,
+        );
         let thread = socket::Thread {
             settings,
             tokens: tokens.clone(),
             shared: shared.clone(),
             stop_rx,
-            events: events_tx,
-            states: states_tx,
             ready: ready_tx,
         };
-        let socket = match thread.spawn() {
-            Ok(handle) => handle,
-            Err(e) => {
-                refresher.stop();
-                return Err(Error::network("starting the socket thread", e));
-            }
-        };
+        let socket = thread
+            .spawn(out)
+            .map_err(|e| Error::network("starting the socket thread", e))?;
         let mut client = Client {
             events,
             states,
             shared,
             tokens,
             socket: Some(socket),
-            refresher: Some(refresher),
+            refresher,
             close_bound,
         };
         let started = Instant::now();
@@ -336,6 +449,28 @@ impl ClientBuilder {
             }
         }
     }
+}
+
+/// Where a client's tokens come from.
+enum Tokens {
+    /// Its own refresh thread, with these credentials.
+    Own(Credentials),
+    /// A source someone else runs.
+    Shared(TokenSource),
+}
+
+const MS: Duration = Duration::from_millis(1);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// `d` if it lies in `[min, max]`, else a configuration error naming the setting.
+fn in_range(d: Duration, name: &str, min: Duration, max: Duration) -> Result<Duration> {
+    if d < min || d > max {
+        return Err(Error::Config(format!(
+            "{name} must be between {min:?} and {max:?} (got {d:?})"
+        )));
+    }
+    Ok(d)
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -367,10 +502,11 @@ impl fmt::Debug for ClientBuilder {
 /// ```
 ///
 /// Two threads run behind the handle: `zoom-ws-socket` owns the socket,
-/// `zoom-ws-oauth` refreshes the access token before it expires. Dropping
-/// the client, or calling [`Client::close`], sends a Close frame (1000),
-/// stops both threads and joins them. [`Closer`] stops it from another
-/// thread (a signal handler, say) while this one iterates.
+/// `zoom-ws-oauth` refreshes the access token before it expires (unless the
+/// client takes its tokens from a shared [`TokenSource`]). Dropping the
+/// client, or calling [`Client::close`], sends a Close frame (1000), stops
+/// both threads and joins them. [`Closer`] stops it from another thread
+/// while this one iterates.
 pub struct Client {
     events: Receiver<Event>,
     states: Receiver<StateChange>,
@@ -398,7 +534,8 @@ impl Client {
 
     /// Connection state changes: connected, disconnected (with the reason),
     /// reconnected (with the gap). Reading them is optional: at most 1024
-    /// wait, newer ones are dropped when nobody reads.
+    /// wait, and when nobody reads, the oldest are dropped to make room, so
+    /// the newest (the last gap to backfill) are always there.
     pub fn states(&self) -> &Receiver<StateChange> {
         &self.states
     }
@@ -445,14 +582,26 @@ impl Client {
     }
 
     /// The fatal error that ended the stream, if one did (a copy; the
-    /// stream may still be running when this returns `None`).
+    /// stream may still be running when this returns `None`). Set before
+    /// the event iterator ends, so a loop over [`Client::events`] can ask
+    /// it right after.
     pub fn error(&self) -> Option<Error> {
         lock(&self.shared.fatal).as_ref().map(Error::duplicate)
     }
 
+    /// A background token refresh failure that retrying may not fix (say
+    /// `invalid_client` after the app's secret was rotated): logged at
+    /// ERROR, and here until a refresh succeeds. The stream goes on while
+    /// the current token is valid, and ends with this error if it runs out
+    /// first. See [`TokenSource::refresh_error`].
+    pub fn refresh_error(&self) -> Option<Error> {
+        self.tokens.refresh_error()
+    }
+
     /// Sends a Close frame (1000), stops both threads and joins them.
     /// Returns `Ok(())` if the client was running or closed on request, or
-    /// the fatal error that had ended the stream (bad credentials, ...).
+    /// the fatal error that had ended the stream (bad credentials, a panic
+    /// in one of its threads, ...).
     pub fn close(mut self) -> Result<()> {
         self.shutdown();
         match lock(&self.shared.fatal).take() {
@@ -485,6 +634,16 @@ impl Client {
     }
 }
 
+/// `for ev in &client { ... }`: the same as iterating [`Client::events`].
+impl<'a> IntoIterator for &'a Client {
+    type Item = Event;
+    type IntoIter = crossbeam_channel::Iter<'a, Event>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.events.iter()
+    }
+}
+
 impl Drop for Client {
     fn drop(&mut self) {
         self.shutdown();
@@ -506,9 +665,13 @@ impl fmt::Debug for Client {
 /// Stops a [`Client`] from another thread. Cheap to clone.
 ///
 /// [`Closer::close`] returns at once: the socket thread sends its Close
-/// frame and exits, the event iterator ends once the queued events are read,
-/// and the [`Client`] (dropped or [`Client::close`]d by its owner) joins the
-/// threads.
+/// frame and exits, the token refresher the client owns stops, the event
+/// iterator ends once the queued events are read, and the [`Client`]
+/// (dropped or [`Client::close`]d by its owner) joins the threads.
+///
+/// It takes locks, so it is not for a signal handler itself: call it from
+/// a thread that waits for signals, as `examples/listen.rs` does with
+/// signal-hook's `Signals` iterator.
 #[derive(Clone)]
 pub struct Closer {
     shared: Arc<Shared>,

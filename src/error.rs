@@ -102,6 +102,14 @@ pub enum Error {
     Webhook(WebhookError),
     /// The client (or the token source) was closed.
     Closed,
+    /// One of the client's threads panicked (a bug in zoom-ws: please
+    /// report it). The stream has ended.
+    Panicked {
+        /// The thread's name (`zoom-ws-socket`, `zoom-ws-oauth`).
+        thread: String,
+        /// The panic's message, cut to 300 characters.
+        message: String,
+    },
 }
 
 /// Why a JWT was refused by [`crate::jwt`].
@@ -245,6 +253,23 @@ impl Error {
             Error::Jwt(e) => Error::Jwt(e.clone()),
             Error::Webhook(e) => Error::Webhook(e.clone()),
             Error::Closed => Error::Closed,
+            Error::Panicked { thread, message } => Error::Panicked {
+                thread: thread.clone(),
+                message: message.clone(),
+            },
+        }
+    }
+
+    /// The error for a caught panic of `thread`.
+    pub(crate) fn panicked(thread: &str, payload: &(dyn std::any::Any + Send)) -> Self {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Error::Panicked {
+            thread: thread.into(),
+            message: crate::text::truncate(&message, 300).to_owned(),
         }
     }
 
@@ -342,6 +367,10 @@ impl fmt::Display for Error {
             Error::Jwt(e) => write!(f, "JWT refused: {e}"),
             Error::Webhook(e) => write!(f, "webhook delivery refused: {e}"),
             Error::Closed => f.write_str("the client is closed"),
+            Error::Panicked { thread, message } => write!(
+                f,
+                "the {thread} thread panicked ({message}); this is a bug in zoom-ws, please report it"
+            ),
         }
     }
 }

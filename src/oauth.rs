@@ -35,22 +35,32 @@
 //!   replaced `min(5 min, L / 10)` before it expires, counted from the start
 //!   of the request that fetched it: 55 minutes after the fetch for Zoom's
 //!   one-hour tokens, 1.8 s for a 2 s token.
-//! - **Floor.** Two token requests that succeed are never started less than
-//!   1 s apart, forced refreshes included, so a server answering
-//!   `expires_in: 0` or `1` costs at most one request a second, never a storm.
-//!   `expires_in` of 0 or less counts as 1 s; a missing or unreadable one as
-//!   Zoom's documented 3600 s; more than a day counts as a day.
+//! - **Floor.** Two scheduled token requests that succeed are never started
+//!   less than 1 s apart, so a server answering `expires_in: 0` or `1` costs
+//!   at most one request a second, never a storm. `expires_in` of 0 or less
+//!   counts as 1 s; a missing or unreadable one as Zoom's documented 3600 s;
+//!   more than a day counts as a day.
 //! - **Transient failures** (network, TLS, 5xx, 429, unreadable answers) are
-//!   retried after [`Backoff::delay`] (full jitter, capped), and never sooner
-//!   than a `Retry-After` the server sent. The previous token is served as
-//!   long as it is valid.
-//! - **Fatal failures** ([`Error::Auth`], or an [`Error::Http`] that is not
-//!   transient) end the thread: [`TokenSource::fatal_error`] and
-//!   [`TokenSource::wait`] report it.
-//! - **Forced refreshes** ([`TokenSource::force_refresh`]) coalesce: while a
-//!   newer token exists or a request is under way or scheduled for retry,
-//!   nothing more is asked; otherwise the thread fetches at once (subject to
-//!   the 1 s floor).
+//!   retried after [`Backoff::delay`] (full jitter, capped), never sooner than
+//!   250 ms after the previous request, and not before a `Retry-After` the
+//!   server sent, as long as the current token stays valid that long (a
+//!   `Retry-After` beyond the token's expiry is cut to it). The previous
+//!   token is served as long as it is valid.
+//! - **Failures retrying cannot fix** ([`Error::Auth`], such as
+//!   `invalid_client` after a secret rotation, or an [`Error::Http`] that is
+//!   not transient, such as a proxy's 403 page) are fatal when there is no
+//!   valid token: at start-up (so bad credentials fail fast), or once the
+//!   current token has expired or was rejected. While a valid token remains,
+//!   they are logged at ERROR, kept in [`TokenSource::refresh_error`], and
+//!   retried with backoff; the stream goes on. A fatal error ends the
+//!   thread: [`TokenSource::fatal_error`] and [`TokenSource::wait`] report it.
+//! - **Forced refreshes** ([`TokenSource::force_refresh`], after Zoom
+//!   rejected a token) coalesce: while a newer token exists or a request is
+//!   under way or scheduled for retry, nothing more is asked; otherwise the
+//!   thread fetches at once, without waiting for the 1 s floor: one request
+//!   per rejected token.
+//! - **Panics** in the thread are caught and become the fatal error
+//!   ([`Error::Panicked`]).
 //! - **Stop** is prompt: the thread waits on a channel, not in a sleep, and a
 //!   request in flight is interrupted ([`ureq::Agent::shutdown`]).
 //!
@@ -69,6 +79,7 @@
 
 use std::fmt;
 use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -87,8 +98,10 @@ use crate::tls::TlsConfig;
 /// A token is replaced at most this long before it expires (Zoom's one-hour
 /// tokens: 5 minutes early).
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
-/// Fewest time between the starts of two successful token requests.
+/// Fewest time between the starts of two successful scheduled token requests.
 const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+/// Fewest time between the start of a failed request and its retry.
+const MIN_RETRY_DELAY: Duration = Duration::from_millis(250);
 /// Lifetime assumed when `expires_in` is missing or unreadable (Zoom's documented value).
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 /// Bounds of the lifetime taken from `expires_in`.
@@ -146,6 +159,7 @@ impl AccessToken {
 
 /// Options of the refresh thread.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct RefreshOptions {
     /// TLS roots for the token endpoint.
     pub tls: TlsConfig,
@@ -153,6 +167,28 @@ pub struct RefreshOptions {
     pub timeouts: HttpTimeouts,
     /// Retry delays for transient failures.
     pub backoff: Backoff,
+}
+
+impl RefreshOptions {
+    /// The defaults with these TLS settings.
+    pub fn with_tls(tls: TlsConfig) -> Self {
+        RefreshOptions {
+            tls,
+            ..RefreshOptions::default()
+        }
+    }
+
+    /// These request timeouts.
+    pub fn timeouts(mut self, timeouts: HttpTimeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// These retry delays.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
 }
 
 /// Fetches one token, once, with no retries. The token has generation 0.
@@ -388,8 +424,10 @@ struct State {
     generation: u64,
     /// Highest generation reported rejected by Zoom: never handed out again.
     rejected: u64,
-    /// The last transient failure since the last success.
+    /// The last failure since the last success.
     last_error: Option<Error>,
+    /// The last failure since the last success, if retrying may not fix it.
+    refresh_error: Option<Error>,
     /// The failure the thread stopped on.
     fatal: Option<Error>,
     /// The refresher was stopped (or dropped).
@@ -424,6 +462,7 @@ impl TokenRefresher {
         let (refresh_tx, refresh_rx) = bounded(1);
         let (stop_tx, stop_rx) = bounded(1);
         let agent = http::agent(&opts.tls, &opts.timeouts);
+        let tls = opts.tls.clone();
         let worker = Worker {
             creds,
             opts,
@@ -434,7 +473,17 @@ impl TokenRefresher {
         };
         let thread = std::thread::Builder::new()
             .name("zoom-ws-oauth".into())
-            .spawn(move || worker.run());
+            .spawn(move || {
+                let shared = worker.shared.clone();
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| worker.run())) {
+                    let error = Error::panicked("zoom-ws-oauth", &*panic);
+                    log::error!("{error}");
+                    let mut state = lock(&shared);
+                    state.fatal = Some(error);
+                    state.refreshing = false;
+                    shared.1.notify_all();
+                }
+            });
         let thread = match thread {
             Ok(handle) => Some(handle),
             Err(e) => {
@@ -445,7 +494,11 @@ impl TokenRefresher {
             }
         };
         TokenRefresher {
-            source: TokenSource { shared, refresh_tx },
+            source: TokenSource {
+                shared,
+                refresh_tx,
+                tls,
+            },
             stop_tx: Some(stop_tx),
             agent,
             thread,
@@ -455,6 +508,25 @@ impl TokenRefresher {
     /// A cheap, cloneable reader of the current token.
     pub fn source(&self) -> TokenSource {
         self.source.clone()
+    }
+
+    /// Stops the thread from anywhere without joining it (the refresher's
+    /// owner joins it later, or on drop).
+    pub(crate) fn stopper(&self) -> impl FnOnce() + Send + 'static {
+        let shared = self.source.shared.clone();
+        let stop_tx = self.stop_tx.clone();
+        let agent = self.agent.clone();
+        move || {
+            {
+                let mut state = lock(&shared);
+                state.stopped = true;
+                shared.1.notify_all();
+            }
+            if let Some(tx) = stop_tx {
+                let _ = tx.try_send(());
+            }
+            agent.shutdown();
+        }
     }
 
     /// Stops the thread and joins it. A request in flight is interrupted.
@@ -503,6 +575,9 @@ pub struct TokenSource {
     /// Bounded(1): a full channel already holds a request, which is the
     /// whole point.
     refresh_tx: Sender<()>,
+    /// The TLS settings the tokens are fetched with, for REST calls and
+    /// other clients on the same tokens.
+    tls: TlsConfig,
 }
 
 impl TokenSource {
@@ -569,8 +644,8 @@ impl TokenSource {
     /// is under way, nothing more is asked.
     ///
     /// `rejected` is no longer handed out by [`TokenSource::current`] or
-    /// [`TokenSource::wait`]. Forced requests obey the refresh thread's 1 s
-    /// floor between successful requests, and are not made while a failed
+    /// [`TokenSource::wait`]. The request goes out at once (not held back
+    /// by the 1 s floor between scheduled refreshes), except while a failed
     /// request waits for its retry (the backoff and `Retry-After` stand).
     pub fn force_refresh(&self, rejected: &AccessToken) {
         let mut state = lock(&self.shared);
@@ -596,6 +671,24 @@ impl TokenSource {
             Ok(()) | Err(TrySendError::Full(())) => {}
             Err(TrySendError::Disconnected(())) => lock(&self.shared).refreshing = false,
         }
+    }
+
+    /// The TLS settings this source fetches tokens with: REST calls on its
+    /// tokens use the same ([`crate::rest::Api::new`]).
+    pub fn tls_config(&self) -> &TlsConfig {
+        &self.tls
+    }
+
+    /// The last background refresh failure that retrying may not fix
+    /// (`invalid_client` after a secret rotation, a proxy's 403), while a
+    /// valid token keeps the stream going; `None` once a refresh succeeds.
+    /// It becomes the fatal error if the token runs out before a refresh
+    /// succeeds.
+    pub fn refresh_error(&self) -> Option<Error> {
+        lock(&self.shared)
+            .refresh_error
+            .as_ref()
+            .map(Error::duplicate)
     }
 
     /// The fatal error the refresh thread stopped on, if any.
@@ -662,12 +755,10 @@ impl Worker {
     fn run(self) {
         let host = self.creds.token_url.host_header();
         let mut next_at = Instant::now();
-        // Start of the request that fetched the current token.
-        let mut last_success: Option<Instant> = None;
         // Failed attempts since the last success.
         let mut attempt: u32 = 0;
         loop {
-            if !self.sleep_until(&mut next_at, last_success, attempt > 0) {
+            if !self.sleep_until(&mut next_at, attempt > 0) {
                 return;
             }
             let generation = {
@@ -696,42 +787,57 @@ impl Worker {
                     state.token = Some(token);
                     state.generation = generation;
                     state.last_error = None;
+                    state.refresh_error = None;
                     state.refreshing = false;
                     self.shared.1.notify_all();
                     attempt = 0;
-                    last_success = Some(started);
-                    next_at = started + delay;
+                    next_at = started + delay.max(MIN_REFRESH_INTERVAL);
                 }
-                Err(e) if e.is_transient() => {
-                    let backoff = self.opts.backoff.delay(attempt);
-                    let delay = e.retry_after().map_or(backoff, |ra| ra.max(backoff));
-                    attempt = attempt.saturating_add(1);
-                    let serving = state
+                Err(e) => {
+                    // How long the token in hand stays usable (valid, not rejected).
+                    let valid_left = state
                         .token
                         .as_ref()
-                        .filter(|t| t.is_valid())
-                        .map(|t| {
+                        .filter(|t| t.generation > state.rejected && t.is_valid())
+                        .map(|t| (t.generation, t.expires_in()));
+                    let transient = e.is_transient();
+                    if !transient && valid_left.is_none() {
+                        log::error!("access token request failed, giving up: {e}");
+                        state.fatal = Some(e);
+                        state.refreshing = false;
+                        self.shared.1.notify_all();
+                        return;
+                    }
+                    let delay = retry_delay(
+                        self.opts.backoff.delay(attempt),
+                        e.retry_after(),
+                        valid_left.map(|(_, left)| left),
+                    );
+                    attempt = attempt.saturating_add(1);
+                    let serving = valid_left
+                        .map(|(generation, left)| {
                             format!(
-                                "; token {} stays valid for {:.0} s",
-                                t.generation,
-                                t.expires_in().as_secs_f64()
+                                "; token {generation} stays valid for {:.0} s",
+                                left.as_secs_f64()
                             )
                         })
                         .unwrap_or_default();
-                    log::warn!(
-                        "access token request failed (attempt {attempt}), retrying in {:.1} s{serving}: {e}",
-                        delay.as_secs_f64()
-                    );
+                    if transient {
+                        log::warn!(
+                            "access token request failed (attempt {attempt}), retrying in {:.1} s{serving}: {e}",
+                            delay.as_secs_f64()
+                        );
+                    } else {
+                        log::error!(
+                            "access token refresh failed (attempt {attempt}) with an error retrying may not fix, retrying in {:.1} s{serving}; the stream stops when the token runs out: {e}",
+                            delay.as_secs_f64()
+                        );
+                        state.refresh_error = Some(e.duplicate());
+                    }
                     state.last_error = Some(e);
                     self.shared.1.notify_all();
+                    // Counted from the answer, as Retry-After is.
                     next_at = Instant::now() + delay;
-                }
-                Err(e) => {
-                    log::error!("access token request failed, giving up: {e}");
-                    state.fatal = Some(e);
-                    state.refreshing = false;
-                    self.shared.1.notify_all();
-                    return;
                 }
             }
         }
@@ -739,12 +845,7 @@ impl Worker {
 
     /// Waits until `next_at`, or until a forced refresh moves it earlier.
     /// False when told to stop.
-    fn sleep_until(
-        &self,
-        next_at: &mut Instant,
-        last_success: Option<Instant>,
-        retrying: bool,
-    ) -> bool {
+    fn sleep_until(&self, next_at: &mut Instant, retrying: bool) -> bool {
         loop {
             let now = Instant::now();
             if now >= *next_at {
@@ -761,16 +862,31 @@ impl Worker {
                     if retrying || !lock(&self.shared).refreshing {
                         continue;
                     }
-                    let earliest = last_success
-                        .map_or(now, |t| t + MIN_REFRESH_INTERVAL)
-                        .max(now);
-                    if earliest < *next_at {
-                        *next_at = earliest;
-                    }
+                    *next_at = now;
                 }
                 default(*next_at - now) => {}
             }
         }
+    }
+}
+
+/// When to retry a failed token request, counted from its answer: the
+/// backoff's draw, at least [`MIN_RETRY_DELAY`], and not before the
+/// server's `Retry-After`, except that with a token in hand (`valid_left`)
+/// the retry is never later than its expiry, where the next try decides
+/// whether the failure is fatal.
+fn retry_delay(
+    backoff: Duration,
+    retry_after: Option<Duration>,
+    valid_left: Option<Duration>,
+) -> Duration {
+    let mut delay = backoff.max(MIN_RETRY_DELAY);
+    if let Some(ra) = retry_after {
+        delay = delay.max(valid_left.map_or(ra, |left| ra.min(left)));
+    }
+    match valid_left {
+        Some(left) => delay.min(left.max(MIN_RETRY_DELAY)),
+        None => delay,
     }
 }
 
@@ -788,6 +904,27 @@ mod tests {
 
     fn parse(body: &str) -> Result<Fetched> {
         parse_token(body.as_bytes(), &target(), Instant::now(), 1, &["sekrit"])
+    }
+
+    #[test]
+    fn retry_floor_and_retry_after_capped_by_the_token() {
+        let ms = Duration::from_millis;
+        // Full jitter may draw 80 ms: never sooner than 250 ms.
+        assert_eq!(retry_delay(ms(80), None, None), ms(250));
+        assert_eq!(retry_delay(ms(900), None, Some(ms(60_000))), ms(900));
+        // Retry-After honoured while the token lasts...
+        assert_eq!(
+            retry_delay(ms(80), Some(ms(5_000)), Some(ms(60_000))),
+            ms(5_000)
+        );
+        // ...and cut to its expiry beyond that.
+        assert_eq!(
+            retry_delay(ms(80), Some(ms(3_600_000)), Some(ms(60_000))),
+            ms(60_000)
+        );
+        // No token in hand: nothing to lose by waiting as asked.
+        assert_eq!(retry_delay(ms(2_000), Some(ms(7_000)), None), ms(7_000));
+        assert_eq!(retry_delay(ms(2_000), None, None), ms(2_000));
     }
 
     #[test]

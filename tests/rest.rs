@@ -268,11 +268,9 @@ impl Tokens {
             .unwrap();
         let refresher = TokenRefresher::start(
             creds,
-            RefreshOptions {
-                timeouts: timeouts(),
-                backoff: fast_backoff(),
-                ..RefreshOptions::default()
-            },
+            RefreshOptions::default()
+                .timeouts(timeouts())
+                .backoff(fast_backoff()),
         );
         Tokens { server, refresher }
     }
@@ -287,10 +285,7 @@ fn timeouts() -> HttpTimeouts {
 }
 
 fn fast_backoff() -> Backoff {
-    Backoff {
-        initial: Duration::from_millis(5),
-        max: Duration::from_millis(20),
-    }
+    Backoff::new(Duration::from_millis(5), Duration::from_millis(20))
 }
 
 /// An OAuth API client with fast retries, base URL from the token's api_url.

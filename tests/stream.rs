@@ -315,10 +315,10 @@ fn dropping_never_hangs() {
 
     let zoom = MockZoom::start().unwrap();
     let refused = builder(&zoom)
-        .backoff(zoom_ws::Backoff {
-            initial: Duration::from_secs(30),
-            max: Duration::from_secs(60),
-        })
+        .backoff(zoom_ws::Backoff::new(
+            Duration::from_secs(30),
+            Duration::from_secs(60),
+        ))
         .connect()
         .unwrap();
     zoom.refuse_upgrades(u32::MAX, 503);

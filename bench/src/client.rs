@@ -370,10 +370,7 @@ mod bare {
         let tls = env.tls()?;
         let token = zoom_ws::fetch_token(
             &env.credentials()?,
-            &zoom_ws::RefreshOptions {
-                tls: tls.clone(),
-                ..Default::default()
-            },
+            &zoom_ws::RefreshOptions::with_tls(tls.clone()),
         )
         .map_err(|e| e.to_string())?;
         let (secure, rest) = if let Some(r) = env.ws_url.strip_prefix("wss://") {

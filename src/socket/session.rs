@@ -1,0 +1,194 @@
+//! One confirmed connection: reads frames, hands events over, keeps the
+//! heartbeat by the [`Schedule`], until the connection ends.
+
+use std::net::Shutdown;
+use std::time::{Duration, Instant};
+
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::Message;
+
+use super::errors::{describe_close, is_timeout, scrub, ws_error};
+use super::policy::{Due, Outcome, Schedule};
+use super::transport::Stream;
+use super::{Outbox, Thread, Ws};
+use crate::error::Error;
+use crate::oauth::AccessToken;
+use crate::wire::{self, Inbound};
+
+/// Why a confirmed connection ended.
+pub(super) enum Ended {
+    /// Closed on request.
+    Stopped,
+    /// Lost; reconnect.
+    Lost(Loss),
+    /// A fatal error (the token source failed for good).
+    Fatal(Error),
+}
+
+/// A lost connection, as the run loop and the reconnect policy need it.
+pub(super) struct Loss {
+    /// Why, in words, scrubbed.
+    pub reason: String,
+    /// Zoom rejected the token in-band: fetch a new one.
+    pub token_rejected: bool,
+    /// When the connection was last known alive.
+    pub last_alive: Instant,
+    /// What the reconnect policy needs.
+    pub outcome: Outcome,
+}
+
+impl Thread {
+    /// Reads and heartbeats until the connection ends.
+    pub(super) fn serve(&self, mut ws: Ws, token: &AccessToken, out: &mut Outbox) -> Ended {
+        let s = &self.settings;
+        let opened = Instant::now();
+        let mut schedule = Schedule::new(opened, s.heartbeat, s.dead_link_timeout);
+        // When a frame last arrived: taken from the loop's own clock reading
+        // that follows it, so no clock call is added per frame.
+        let mut last_alive = opened;
+        // True when the last read ended in its timeout rather than a frame.
+        let mut woken = false;
+        let mut acked = false;
+        let lost = |reason: String, by_server: bool, last_alive: Instant, acked: bool| {
+            Ended::Lost(Loss {
+                reason,
+                token_rejected: false,
+                last_alive,
+                outcome: Outcome::Ended {
+                    lived: opened.elapsed(),
+                    acked,
+                    by_server,
+                },
+            })
+        };
+        if let Err(e) = ws
+            .get_mut()
+            .tcp()
+            .sock
+            .set_write_timeout(Some(s.dead_link_timeout.max(Duration::from_secs(1))))
+        {
+            return lost(format!("configuring the socket: {e}"), false, opened, acked);
+        }
+        loop {
+            if self.shared.stopping() {
+                close_gracefully(&mut ws);
+                return Ended::Stopped;
+            }
+            let now = Instant::now();
+            if !woken {
+                // The last read returned a frame (or none was made yet).
+                last_alive = now;
+            }
+            match schedule.due(now, woken) {
+                Due::Heartbeat => {
+                    if let Some(fatal) = self.tokens.fatal_error() {
+                        close_gracefully(&mut ws);
+                        return Ended::Fatal(fatal);
+                    }
+                    if let Err(e) = ws.send(Message::text(wire::HEARTBEAT)) {
+                        let e = ws_error("sending a heartbeat", e);
+                        return lost(e.to_string(), true, last_alive, acked);
+                    }
+                    log::trace!("zoom-ws: heartbeat sent");
+                    schedule.heartbeat_sent(now);
+                    continue;
+                }
+                Due::DeadLink => {
+                    let reason = format!(
+                        "dead link: no heartbeat ack or other frame within {} ms of a heartbeat",
+                        s.dead_link_timeout.as_millis()
+                    );
+                    ws.get_mut().abort();
+                    return lost(reason, false, last_alive, acked);
+                }
+                Due::Wait { earliest, latest } => {
+                    ws.get_mut().tcp().window = Some((earliest, latest));
+                }
+            }
+            let msg = match ws.read() {
+                Ok(msg) => msg,
+                Err(tungstenite::Error::Io(e)) if is_timeout(&e) => {
+                    woken = true;
+                    continue;
+                }
+                Err(tungstenite::Error::ConnectionClosed) => {
+                    return lost("closed by the server".into(), true, last_alive, acked)
+                }
+                Err(e) => {
+                    // An oversized frame says nothing about the server's
+                    // intent nor the link.
+                    let by_server = !matches!(e, tungstenite::Error::Capacity(_));
+                    let e = ws_error("reading", e);
+                    ws.get_mut().abort();
+                    return lost(e.to_string(), by_server, last_alive, acked);
+                }
+            };
+            // Any frame proves the link alive.
+            woken = false;
+            schedule.frame();
+            match msg {
+                Message::Text(text) => match wire::parse(&text) {
+                    Inbound::Event(ev) => out.deliver(ev),
+                    Inbound::HeartbeatAck => {
+                        acked = true;
+                        log::trace!("zoom-ws: heartbeat ack");
+                    }
+                    Inbound::Connected => {}
+                    Inbound::TokenRejected(content) => {
+                        close_gracefully(&mut ws);
+                        let reason = format!(
+                            "Zoom rejected the access token in-band ({:?})",
+                            scrub(&content, token)
+                        );
+                        let mut ended = lost(reason, true, Instant::now(), acked);
+                        if let Ended::Lost(loss) = &mut ended {
+                            loss.token_rejected = true;
+                        }
+                        return ended;
+                    }
+                    Inbound::Refused(content) => {
+                        close_gracefully(&mut ws);
+                        let reason =
+                            format!("Zoom refused the connection ({:?})", scrub(&content, token));
+                        return lost(reason, true, Instant::now(), acked);
+                    }
+                    Inbound::Skip(why) => self.shared.skipped(&scrub(&why, token)),
+                },
+                Message::Binary(b) => self
+                    .shared
+                    .skipped(&format!("a binary frame of {} bytes", b.len())),
+                Message::Close(frame) => {
+                    // tungstenite queued the reply; send it.
+                    let _ = ws.flush();
+                    let reason = format!(
+                        "closed by the server ({})",
+                        describe_close(frame.as_ref(), token)
+                    );
+                    return lost(reason, true, Instant::now(), acked);
+                }
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+            }
+        }
+    }
+}
+
+/// Sends Close (1000) and, over TLS, close_notify, then ends the write
+/// half. Does not wait for the server's reply: the read half may already be
+/// shut down.
+pub(super) fn close_gracefully(ws: &mut Ws) {
+    let _ = ws.close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "".into(),
+    }));
+    let _ = ws.flush();
+    if let Stream::Tls(s) = ws.get_mut() {
+        s.conn.send_close_notify();
+        while s.conn.wants_write() {
+            if s.conn.write_tls(&mut s.sock).is_err() {
+                break;
+            }
+        }
+    }
+    let _ = ws.get_mut().tcp().sock.shutdown(Shutdown::Write);
+}
