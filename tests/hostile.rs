@@ -139,10 +139,10 @@ fn answer(mut stream: TcpStream, status: u16, body: &[u8]) -> Option<()> {
 }
 
 fn opts() -> RefreshOptions {
-    RefreshOptions {
-        timeouts: HttpTimeouts::new(Duration::from_secs(2), Duration::from_secs(5)),
-        ..RefreshOptions::default()
-    }
+    RefreshOptions::default().timeouts(HttpTimeouts::new(
+        Duration::from_secs(2),
+        Duration::from_secs(5),
+    ))
 }
 
 // ---------------------------------------------------------------- server text
