@@ -185,6 +185,13 @@ const _: () = {
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+/// Not part of the API (no semver promise): entry points into every parser
+/// that reads outside bytes, for `fuzz/` and `tests/fuzz_corpus.rs`.
+#[cfg(feature = "stream")]
+#[doc(hidden)]
+#[path = "fuzz.rs"]
+pub mod __fuzz;
+
 /// Not part of the API (no semver promise): the per-frame parsing of the
 /// socket thread, exposed for the benchmark's instruction counts.
 #[cfg(feature = "stream")]

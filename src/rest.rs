@@ -60,6 +60,17 @@
 //! relative to it: `api.get("/users/me")`. The base must be `https://`;
 //! `http://` is accepted for loopback hosts only (tests, a local emulator).
 //!
+//! The bearer goes wherever the base points, so a token answer's `api_url`
+//! is taken only from a token endpoint one can trust with it: from a token
+//! endpoint on Zoom's own hosts (`zoom.us`, `zoomgov.com` and their
+//! subdomains, which the default [`DEFAULT_TOKEN_URL`](crate::DEFAULT_TOKEN_URL)
+//! is), only an `https://` URL on those hosts is taken; anything else is
+//! dropped with a WARN and the default base is used. A token endpoint
+//! elsewhere (loopback, or one configured with
+//! [`Credentials::with_token_url`](crate::Credentials::with_token_url): a
+//! proxy, an emulator) already holds the credentials, and its `api_url` is
+//! taken as it is.
+//!
 //! # Paths
 //!
 //! Paths are sent as given, so put ids that come from elsewhere (user
@@ -150,7 +161,7 @@ pub const DEFAULT_TOKEN_WAIT: Duration = Duration::from_secs(30);
 const MAX_JWT_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 /// How much of a server's error message goes into an error.
-const MAX_MESSAGE_CHARS: usize = 300;
+pub(crate) const MAX_MESSAGE_CHARS: usize = 300;
 
 /// What requests talk to, in error messages.
 const WHAT: &str = "the Zoom API";
@@ -959,6 +970,52 @@ fn parse_base(url: &str, what: &str) -> Result<Endpoint> {
     Ok(endpoint)
 }
 
+/// The `api_url` of a token answer from the token endpoint at
+/// `token_host` (`host` or `host:port`), if it may be used as the REST base
+/// (see [the module docs](self#base-url)); `None` (and a WARN) if not.
+pub(crate) fn vet_api_url(api_url: String, token_host: &str) -> Option<String> {
+    if !is_zoom_host(host_of(token_host)) {
+        return Some(api_url);
+    }
+    if is_zoom_api_url(&api_url) {
+        return Some(api_url);
+    }
+    log::warn!(
+        "the token endpoint at {token_host} sent api_url {:?}, not a Zoom API host: using {DEFAULT_API_URL}",
+        crate::text::summary(api_url.as_bytes(), 100, &[])
+    );
+    None
+}
+
+/// True for an `https://` URL on one of Zoom's hosts.
+pub(crate) fn is_zoom_api_url(url: &str) -> bool {
+    Endpoint::parse(url.trim(), "https", "https", "api_url")
+        .is_ok_and(|e| e.secure && is_zoom_host(&e.host))
+}
+
+/// The host of a `host`, `host:port` or `[v6]:port` text.
+fn host_of(host_port: &str) -> &str {
+    if let Some(v6) = host_port.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or("");
+    }
+    match host_port.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => host_port,
+    }
+}
+
+/// `zoom.us`, `zoomgov.com` or a subdomain of either, in any case, with or
+/// without a final dot.
+fn is_zoom_host(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    ["zoom.us", "zoomgov.com"].iter().any(|zoom| {
+        host == *zoom
+            || host
+                .strip_suffix(zoom)
+                .is_some_and(|sub| sub.ends_with('.') && sub.len() > 1)
+    })
+}
+
 /// Percent-encodes one path segment: every byte but RFC 3986's unreserved
 /// characters (`A-Z a-z 0-9 - . _ ~`) becomes `%XX`, `/` included, so an id
 /// from user input or an event stays one segment.
@@ -1088,7 +1145,11 @@ fn nothing_sent(e: &ureq::Error) -> bool {
 }
 
 /// A 2xx body as `T`; an empty body as JSON `null`.
-fn parse_answer<T: DeserializeOwned>(bytes: &[u8], method: &Method, path: &str) -> Result<T> {
+pub(crate) fn parse_answer<T: DeserializeOwned>(
+    bytes: &[u8],
+    method: &Method,
+    path: &str,
+) -> Result<T> {
     let result = if bytes.iter().all(u8::is_ascii_whitespace) {
         serde_json::from_value(Value::Null)
     } else {
@@ -1115,7 +1176,12 @@ struct ZoomError {
 }
 
 /// [`Error::Http`] for a non-2xx answer, every `scrub` string removed.
-fn api_error(status: u16, body: &[u8], retry_after: Option<Duration>, scrub: &[&str]) -> Error {
+pub(crate) fn api_error(
+    status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+    scrub: &[&str],
+) -> Error {
     let parsed: Option<ZoomError> = serde_json::from_slice(body).ok();
     let text = |v: &Value| match v {
         Value::String(s) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
@@ -1255,6 +1321,85 @@ mod tests {
         for id in ["..", ".", "../x", "a/./b", "%2e%2e", "%2e"] {
             assert!(check_path(&format!("/meetings/{}", segment(id))).is_err());
         }
+    }
+
+    #[test]
+    fn api_url_from_a_zoom_token_endpoint_must_be_zoom() {
+        let vet = |url: &str, host: &str| vet_api_url(url.to_owned(), host);
+        for ok in [
+            "https://api.zoom.us",
+            "https://api.zoom.us/",
+            "https://API.Zoom.US.",
+            "https://api.zoomgov.com",
+            "https://eu01api.zoom.us:443/v2",
+        ] {
+            assert_eq!(vet(ok, "zoom.us").as_deref(), Some(ok), "{ok}");
+        }
+        for bad in [
+            "http://api.zoom.us",
+            "https://evilzoom.us",
+            "https://zoom.us.evil.example",
+            "https://api.zoom.us@evil.example",
+            "https://evil.example/api.zoom.us",
+            "https://.zoom.us",
+            "http://127.0.0.1:9",
+            "not a url",
+            "https://api.zoom.us\r\nX: y",
+        ] {
+            for host in ["zoom.us", "ZOOM.US:443", "zoomgov.com", "eu01.zoom.us"] {
+                assert_eq!(vet(bad, host), None, "{bad} from {host}");
+            }
+        }
+        // A token endpoint elsewhere (loopback, configured): taken as is.
+        for host in [
+            "127.0.0.1:8080",
+            "[::1]:9",
+            "localhost",
+            "oauth-proxy.example:8443",
+        ] {
+            assert_eq!(
+                vet("http://127.0.0.1:9", host).as_deref(),
+                Some("http://127.0.0.1:9")
+            );
+        }
+        assert_eq!(host_of("[::1]:9"), "::1");
+        assert_eq!(host_of("zoom.us:443"), "zoom.us");
+        assert_eq!(host_of("zoom.us"), "zoom.us");
+    }
+
+    /// A foreign api_url in a token answer from zoom.us receives nothing:
+    /// the base falls back to the default, and the foreign server sees no
+    /// connection. (A test cannot get a token from zoom.us itself; the
+    /// token below is what parse_token builds from such an answer.)
+    #[test]
+    fn foreign_api_url_receives_nothing() {
+        let foreign = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        foreign.set_nonblocking(true).unwrap();
+        let foreign_url = format!("http://{}", foreign.local_addr().unwrap());
+        let token = |api_url: Option<String>| Bearer {
+            secret: Secret::new("t"),
+            token: Some(AccessToken {
+                token: Secret::new("t"),
+                token_type: "bearer".into(),
+                scopes: Vec::new(),
+                api_url,
+                expires_at: Instant::now() + Duration::from_secs(60),
+                generation: 1,
+            }),
+        };
+        let api = Api::with_jwt("k", "s");
+        let vetted = token(vet_api_url(foreign_url.clone(), "zoom.us"));
+        assert_eq!(api.base(&vetted).unwrap().url, DEFAULT_API_URL);
+        // Unvetted, it would have been the base: the check is what matters.
+        let unvetted = token(Some(foreign_url.clone()));
+        assert_eq!(
+            api.base(&unvetted).unwrap().url,
+            format!("{foreign_url}/v2")
+        );
+        assert!(matches!(
+            foreign.accept(),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+        ));
     }
 
     #[test]
