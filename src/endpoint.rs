@@ -1,6 +1,13 @@
 //! Endpoint URLs: parsing, and the rule that plain text is for loopback only.
+//!
+//! A URL goes into a request line (`GET <path and query> HTTP/1.1`) and a
+//! `Host` header, with the access token next to it: control characters
+//! (CR and LF above all), spaces and `#` are refused anywhere in it, so no
+//! configured URL can add a line to a request. Plain `ws://` and `http://`
+//! are accepted for loopback hosts only; a host given by name (`localhost`)
+//! must also resolve to loopback addresses only ([`Endpoint::check_resolved`]).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::error::{Error, Result};
 
@@ -24,7 +31,20 @@ impl Endpoint {
     /// loopback host (127.0.0.0/8, ::1, localhost). `what` names the setting
     /// in errors.
     pub fn parse(url: &str, secure_scheme: &str, plain_scheme: &str, what: &str) -> Result<Self> {
-        let bad = |why: String| Error::Config(format!("{what} {url:?}: {why}"));
+        let bad = |why: String| {
+            Error::Config(format!(
+                "{what} {:?}: {why}",
+                crate::text::truncate(url, 200)
+            ))
+        };
+        if let Some(c) = url
+            .chars()
+            .find(|c| c.is_control() || *c == ' ' || *c == '#')
+        {
+            return Err(bad(format!(
+                "{c:?} is not allowed in a URL here (control characters, spaces and '#' are refused; percent-encode them)"
+            )));
+        }
         let (scheme, rest) = url
             .split_once("://")
             .ok_or_else(|| bad(format!("not a URL (expected {secure_scheme}://host/path)")))?;
@@ -79,6 +99,25 @@ impl Endpoint {
         })
     }
 
+    /// Checks the addresses `host` resolved to before a connection: Ok for a
+    /// secure endpoint, or when every address is loopback. A plain-text
+    /// endpoint whose name (`localhost`) resolves to anything else (a
+    /// hostile resolver, a hosts file pointing elsewhere) would send the
+    /// token in the clear across a network: [`Error::Config`].
+    pub(crate) fn check_resolved(&self, addrs: &[SocketAddr]) -> Result<()> {
+        if self.secure {
+            return Ok(());
+        }
+        match addrs.iter().find(|a| !a.ip().is_loopback()) {
+            None => Ok(()),
+            Some(addr) => Err(Error::Config(format!(
+                "{:?} resolved to {}, which is not a loopback address: plain-text URLs send tokens in the clear and are for loopback only",
+                self.host,
+                addr.ip()
+            ))),
+        }
+    }
+
     /// `host:port` for the `Host` header (brackets around IPv6, port omitted
     /// when it is the scheme's default).
     pub fn host_header(&self) -> String {
@@ -129,6 +168,61 @@ mod tests {
         assert_eq!((e.host.as_str(), e.port), ("::1", 9));
         assert_eq!(e.host_header(), "[::1]:9");
         assert_eq!(p("http://localhost?a").unwrap().path_and_query, "/?a");
+    }
+
+    #[test]
+    fn control_characters_spaces_and_hash_are_refused() {
+        for url in [
+            "https://zoom.us/oauth/token\r\nX-Injected: 1",
+            "wss://ws.zoom.us/ws?subscriptionId=a\r\nHost: evil",
+            "https://zoom.us/oauth/token HTTP/1.1",
+            "https://zoom.us/oauth#frag",
+            "https://zoom us/",
+            "https://zo\u{0}om.us/",
+            "https://zoom.us\n/",
+            "https://zoom.us/\u{7f}",
+            "https://zoom.us/x?a=\tb",
+            "http://127.0.0.1:9/\r\n",
+            " https://zoom.us/",
+        ] {
+            match Endpoint::parse(url, "https", "http", "URL")
+                .or_else(|_| Endpoint::parse(url, "wss", "ws", "URL"))
+            {
+                Err(Error::Config(why)) => {
+                    assert!(!why.contains('\r') && !why.contains('\n'), "{why}");
+                }
+                other => panic!("{url:?}: {other:?}"),
+            }
+        }
+        let e = p("https://zoom.us/a\r\nb").unwrap_err().to_string();
+        assert!(e.contains("not allowed"), "{e}");
+        // Percent-encoded, they are plain text.
+        assert!(p("https://zoom.us/a%0D%0Ab%20c%23d").is_ok());
+    }
+
+    #[test]
+    fn plain_text_hosts_must_resolve_to_loopback() {
+        let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let plain = p("http://localhost:8080/t").unwrap();
+        plain
+            .check_resolved(&[addr("127.0.0.1:8080"), addr("[::1]:8080")])
+            .unwrap();
+        plain.check_resolved(&[addr("127.9.9.9:8080")]).unwrap();
+        for hostile in [
+            vec![addr("10.0.0.1:8080")],
+            vec![addr("127.0.0.1:8080"), addr("192.168.1.5:8080")],
+            vec![addr("[::ffff:10.0.0.1]:8080")],
+            vec![addr("[2001:db8::1]:8080")],
+        ] {
+            let e = plain.check_resolved(&hostile).unwrap_err();
+            assert!(matches!(e, Error::Config(_)), "{e:?}");
+            assert!(e.to_string().contains("not a loopback address"), "{e}");
+        }
+        // Secure endpoints may resolve anywhere.
+        p("https://zoom.us/oauth/token")
+            .unwrap()
+            .check_resolved(&[addr("10.0.0.1:443")])
+            .unwrap();
     }
 
     #[test]

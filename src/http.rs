@@ -23,6 +23,10 @@
 //! - No redirects: Zoom's token endpoint and REST API do not redirect, and a
 //!   request carrying credentials should not follow one. A 3xx comes back as
 //!   a response and is reported as an unexpected status.
+//! - ureq's resolver, followed by [`Endpoint::check_resolved`] for plain
+//!   `http://` URLs (loopback hosts only): `localhost` must resolve to
+//!   loopback addresses only, or the request is refused with
+//!   [`Error::Config`] before it connects.
 //!
 //! # Logging
 //!
@@ -43,8 +47,11 @@ use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use ureq::config::Config;
+use ureq::http::uri::Scheme;
+use ureq::http::Uri;
 use ureq::http::{HeaderMap, Response};
-use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::time::{Duration as UDuration, Instant as UInstant};
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, TcpConnector,
@@ -52,6 +59,7 @@ use ureq::unversioned::transport::{
 };
 use ureq::{Agent, Body};
 
+use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::tls::TlsConfig;
 
@@ -107,8 +115,61 @@ pub(crate) fn agent(tls: &TlsConfig, timeouts: &HttpTimeouts) -> Agent {
     let connector = ().chain(TcpConnector::default()).chain(RustlsOwnConfig {
         config: tls.rustls_config(),
     });
-    Agent::with_parts(config, connector, DefaultResolver::default())
+    Agent::with_parts(config, connector, LoopbackChecked::default())
 }
+
+/// ureq's default resolver, then [`Endpoint::check_resolved`] for plain
+/// `http` URLs.
+#[derive(Debug, Default)]
+struct LoopbackChecked(DefaultResolver);
+
+impl Resolver for LoopbackChecked {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let addrs = self.0.resolve(uri, config, timeout)?;
+        check_resolved(uri, &addrs)?;
+        Ok(addrs)
+    }
+}
+
+/// [`Endpoint::check_resolved`] for the scheme and host of `uri`. A refusal
+/// travels through ureq as an I/O error carrying [`Refused`], which
+/// [`map_error`] turns back into [`Error::Config`].
+fn check_resolved(uri: &Uri, addrs: &[std::net::SocketAddr]) -> Result<(), ureq::Error> {
+    if uri.scheme() == Some(&Scheme::HTTPS) {
+        return Ok(());
+    }
+    let host = uri.authority().map_or("", |a| a.as_str());
+    // Scheme and authority only: the path and query are nobody's business.
+    let checked = Endpoint::parse(&format!("http://{host}/"), "https", "http", "the URL")
+        .and_then(|endpoint| endpoint.check_resolved(addrs));
+    match checked {
+        Ok(()) => Ok(()),
+        Err(e) => Err(ureq::Error::Io(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            Refused(match e {
+                Error::Config(why) => why,
+                other => other.to_string(),
+            }),
+        ))),
+    }
+}
+
+/// Why [`check_resolved`] refused a connection.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
 
 /// What a request talks to, for error messages: only a description and the
 /// host (never the path, the query string or credentials).
@@ -161,6 +222,10 @@ pub(crate) fn map_error(e: ureq::Error, target: &Target<'_>) -> Error {
             context: connecting,
             source: why.into(),
         },
+        ureq::Error::Io(e) if e.get_ref().is_some_and(|i| i.is::<Refused>()) => {
+            let why = e.get_ref().map(ToString::to_string).unwrap_or_default();
+            Error::Config(format!("{} at {}: {why}", target.what, target.host))
+        }
         ureq::Error::Io(e) => match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
             Some(tls) => Error::Tls {
                 context: connecting,
@@ -464,6 +529,64 @@ mod tests {
             ]),
             "grant_type=account_credentials&account_id=a+b%26c%3Dd%2F%C3%A9"
         );
+    }
+
+    #[test]
+    fn plain_http_must_resolve_to_loopback() {
+        let uri = |s: &str| s.parse::<Uri>().unwrap();
+        let addr = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        let target = Target {
+            what: "the token endpoint",
+            host: "localhost:8080",
+            timeouts: HttpTimeouts::default(),
+        };
+        check_resolved(&uri("http://localhost:8080/t"), &[addr("127.0.0.1:8080")]).unwrap();
+        check_resolved(&uri("http://[::1]:8080/t"), &[addr("[::1]:8080")]).unwrap();
+        check_resolved(&uri("https://zoom.us/t"), &[addr("10.0.0.1:443")]).unwrap();
+        for (u, addrs) in [
+            (
+                "http://localhost:8080/t?q=secret",
+                vec![addr("10.1.2.3:8080")],
+            ),
+            (
+                "http://localhost:8080/t",
+                vec![addr("127.0.0.1:8080"), addr("[2001:db8::1]:8080")],
+            ),
+            // Never reached (Endpoint refuses the URL first), refused anyway.
+            ("http://zoom.us/t", vec![addr("10.1.2.3:80")]),
+        ] {
+            let e = map_error(check_resolved(&uri(u), &addrs).unwrap_err(), &target);
+            let shown = e.to_string();
+            assert!(matches!(e, Error::Config(_)), "{u}: {e:?}");
+            assert!(!e.is_transient());
+            assert!(!shown.contains("secret"), "{shown}");
+            assert!(
+                shown.starts_with("invalid configuration: the token endpoint at localhost:8080"),
+                "{shown}"
+            );
+        }
+    }
+
+    /// The agent's resolver is the checked one: a real request to a
+    /// loopback server goes through.
+    #[test]
+    fn agent_connects_through_the_checked_resolver() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+        });
+        let agent = agent(&TlsConfig::default(), &HttpTimeouts::default());
+        let response = agent
+            .get(format!("http://127.0.0.1:{port}/x").as_str())
+            .call()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 204);
+        server.join().unwrap();
     }
 
     #[test]

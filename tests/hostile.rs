@@ -173,3 +173,51 @@ fn token_answer_of_the_wrong_json_shape_is_not_quoted() {
         }
     });
 }
+
+// ---------------------------------------------------------------- URLs
+
+/// CRLF (or any control character, a space, a '#') in a configured URL
+/// would put a line of the attacker's into the upgrade or token request,
+/// next to the token: refused as configuration, and nothing connects.
+#[test]
+fn crlf_in_urls_is_refused_and_nothing_connects() {
+    watchdog(|| {
+        let server = Canned::start(200, "{}");
+        let base = server.url();
+        let ws = base.replacen("http://", "ws://", 1);
+        let injected = [
+            "/ws\r\nX-Injected: 1",
+            "/ws?subscriptionId=s\r\n\r\nGET /evil HTTP/1.1",
+            "/ws HTTP/1.1\r\nHost: evil",
+            "/ws#x",
+            "/w\ns",
+            "/w\u{0}s",
+        ];
+        for bad in injected {
+            let e = zoom_ws::Client::builder()
+                .credentials(
+                    Credentials::client_credentials("id", "secret")
+                        .with_token_url(format!("{base}/oauth/token"))
+                        .unwrap(),
+                )
+                .subscription_id("sub")
+                .url(format!("{ws}{bad}"))
+                .connect()
+                .unwrap_err();
+            assert!(matches!(e, Error::Config(_)), "{bad:?}: {e:?}");
+            assert!(!e.to_string().contains('\r'), "{e}");
+
+            let e = Credentials::client_credentials("id", "secret")
+                .with_token_url(format!("{base}/oauth/token{bad}"))
+                .unwrap_err();
+            assert!(matches!(e, Error::Config(_)), "{bad:?}: {e:?}");
+
+            let e = zoom_ws::rest::Api::jwt_builder("k", "s")
+                .base_url(format!("{base}/v2{bad}"))
+                .build()
+                .unwrap_err();
+            assert!(matches!(e, Error::Config(_)), "{bad:?}: {e:?}");
+        }
+        assert_eq!(server.requests(), 0);
+    });
+}
