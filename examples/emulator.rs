@@ -7,7 +7,9 @@
 //! ```
 //!
 //! It prints the environment for `listen` (ZOOM_* variables; with TLS the
-//! test CA is written to a temporary file for ZOOM_CA_FILE), then reads
+//! test CA is written for ZOOM_CA_FILE to `ca.pem` in a new private
+//! directory with a random name under the temporary directory, removed at
+//! the end), then reads
 //! commands from stdin, one per line:
 //!
 //! - a JSON object: sent as an event (`{"event":"meeting.started",...}`)
@@ -18,7 +20,8 @@
 //!
 //! It exits at the end of stdin.
 
-use std::io::BufRead;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
 
 use zoom_ws::mock::MockZoom;
 
@@ -36,12 +39,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("export ZOOM_SUBSCRIPTION_ID={}", zoom.subscription_id());
     println!("export ZOOM_OAUTH_URL={}", zoom.token_url());
     println!("export ZOOM_WS_URL={}", zoom.ws_url());
-    if let Some(pem) = zoom.ca_pem() {
-        let path =
-            std::env::temp_dir().join(format!("zoom-ws-emulator-{}.pem", std::process::id()));
-        std::fs::write(&path, pem)?;
-        println!("export ZOOM_CA_FILE={}", path.display());
-    }
+    let ca_dir = match zoom.ca_pem() {
+        Some(pem) => {
+            let (dir, path) = write_private(pem.as_bytes())?;
+            println!("export ZOOM_CA_FILE={}", path.display());
+            Some(dir)
+        }
+        None => None,
+    };
     println!("# ready: type event JSON, or drop | close [code] | silent | resume | reject | stats");
     for line in std::io::stdin().lock().lines() {
         let line = line?;
@@ -77,5 +82,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Some(other) => println!("# unknown command {other:?}"),
         }
     }
+    if let Some(dir) = ca_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     Ok(())
+}
+
+/// Writes `pem` to `ca.pem` in a new directory only this user can enter
+/// (0700 on Unix), under the temporary directory, with a random name.
+/// Creating the directory fails if anything (a symlink included) already has
+/// that name, and the file is created new inside it, so nothing planted by
+/// another user is followed or overwritten. Returns the directory and the
+/// file.
+fn write_private(pem: &[u8]) -> std::io::Result<(PathBuf, PathBuf)> {
+    use std::hash::{BuildHasher, Hasher};
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    let mut attempts = 0;
+    let dir = loop {
+        // RandomState is seeded from the OS's randomness: an unguessable name.
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let dir = std::env::temp_dir().join(format!("zoom-ws-emulator-{random:016x}"));
+        match builder.create(&dir) {
+            Ok(()) => break dir,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 8 => {
+                attempts += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let path = dir.join("ca.pem");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(&path)?.write_all(pem)?;
+    Ok((dir, path))
 }
