@@ -162,7 +162,7 @@ impl fmt::Display for Event {
 impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Event")
-            .field("name", &self.name())
+            .field("name", &crate::text::truncate(self.name(), 80))
             .field("event_ts", &self.ts)
             .field("payload", &crate::text::truncate(self.payload(), 80))
             .finish()
@@ -326,5 +326,9 @@ mod tests {
         let big = format!(r#"{{"event":"x","payload":{{"s":"{}"}}}}"#, "é".repeat(500));
         let ev = Event::from_json(big).unwrap();
         assert!(format!("{ev:?}").len() < 300);
+        // A server-chosen name is cut too (and escaped: no line breaks).
+        let big = format!(r#"{{"event":"a\nb{}"}}"#, "é".repeat(1 << 16));
+        let shown = format!("{:?}", Event::from_json(big).unwrap());
+        assert!(shown.len() < 400 && !shown.contains('\n'), "{shown}");
     }
 }

@@ -74,7 +74,10 @@ fn check_event(ev: &Event) {
         check_error(&e);
     }
     let _ = (ev.name(), ev.timestamp_ms(), ev.payload());
-    assert!(format!("{ev:?}").len() < 64 * 1024);
+    assert!(
+        format!("{ev:?}").len() < MAX_ERROR,
+        "Debug of an event is long"
+    );
 }
 
 /// One WebSocket text frame through the socket thread's parser.
