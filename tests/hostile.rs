@@ -66,9 +66,7 @@ impl Canned {
                         return;
                     }
                     if let Ok(stream) = stream {
-                        if answer(stream, status, &body).is_some() {
-                            requests.fetch_add(1, Ordering::SeqCst);
-                        }
+                        let _ = answer(stream, status, &body, &requests);
                     }
                 }
             })
@@ -100,9 +98,10 @@ impl Drop for Canned {
     }
 }
 
-/// Reads one request head (and a Content-Length body), writes the answer.
-/// `None` if no complete request head arrived.
-fn answer(mut stream: TcpStream, status: u16, body: &[u8]) -> Option<()> {
+/// Reads one request head (and a Content-Length body), counts it, writes
+/// the answer. Counting comes first, so that a call that has returned has
+/// its request counted. `None` if no complete request head arrived.
+fn answer(mut stream: TcpStream, status: u16, body: &[u8], count: &AtomicUsize) -> Option<()> {
     stream.set_read_timeout(Some(WATCHDOG)).ok()?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -129,6 +128,7 @@ fn answer(mut stream: TcpStream, status: u16, body: &[u8]) -> Option<()> {
         }
         buf.extend_from_slice(&chunk[..n]);
     }
+    count.fetch_add(1, Ordering::SeqCst);
     let head = format!(
         "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
