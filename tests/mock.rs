@@ -20,7 +20,10 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::{Role, WebSocket};
 use tungstenite::Message;
-use zoom_ws::mock::{ConnectOutcome, MockZoom, TokenFailure, INVALID_TOKEN, TOKEN_IS_INVALID};
+use zoom_ws::mock::{
+    ConnectOutcome, MockZoom, MultiConnection, TokenFailure, ALREADY_CONNECTED, INVALID_TOKEN,
+    TOKEN_IS_INVALID,
+};
 
 /// The bound on anything that should happen at once.
 const WAIT: Duration = Duration::from_secs(10);
@@ -654,6 +657,81 @@ fn a_new_connection_replaces_the_old_one_unless_configured() {
     assert_eq!(zoom.send_text("both"), 2);
     assert_eq!(a.read().unwrap(), Message::text("both"));
     assert_eq!(b.read().unwrap(), Message::text("both"));
+}
+
+#[test]
+fn split_mode_load_balances_events_between_sockets() {
+    let zoom = MockZoom::builder()
+        .multi_connection(MultiConnection::Split)
+        .start()
+        .unwrap();
+    let mut a = accepted(&zoom);
+    let mut b = accepted(&zoom);
+    assert_eq!(zoom.live_connections(), 2);
+    let mut batch = zoom_ws::mock::FrameBatch::new();
+    for i in 0..4 {
+        batch.push_text(&format!("e{i}"));
+    }
+    assert_eq!(zoom.send_batch(&batch), 2);
+    let read_two = |ws: &mut Ws| -> Vec<String> {
+        (0..2)
+            .map(|_| ws.read().unwrap().into_text().unwrap().to_string())
+            .collect()
+    };
+    let mut got = read_two(&mut a);
+    got.extend(read_two(&mut b));
+    got.sort();
+    // Each event went to exactly one socket, two each.
+    assert_eq!(got, ["e0", "e1", "e2", "e3"]);
+    // Alone again, a socket gets everything.
+    drop(b);
+    assert!(zoom.wait_for_live_connections(1, WAIT));
+    assert_eq!(zoom.send_text("x"), 1);
+    assert_eq!(zoom.send_text("y"), 1);
+    assert_eq!(a.read().unwrap(), Message::text("x"));
+    assert_eq!(a.read().unwrap(), Message::text("y"));
+}
+
+#[test]
+fn refuse_mode_turns_the_new_socket_away_while_one_is_open() {
+    let zoom = MockZoom::builder()
+        .multi_connection(MultiConnection::Refuse)
+        .start()
+        .unwrap();
+    let mut old = accepted(&zoom);
+    let token = zoom.issue_token();
+    let mut new = ws_connect(&zoom, token.expose());
+    let first = next_json(&mut new);
+    assert_eq!(first["module"], "build_connection");
+    assert_eq!(first["success"], false);
+    assert_eq!(first["content"], ALREADY_CONNECTED);
+    assert!(matches!(new.read(), Ok(Message::Close(_))));
+    assert_eq!(
+        zoom.connections().last().unwrap().outcome,
+        ConnectOutcome::AlreadyConnected
+    );
+    assert_eq!(zoom.live_connections(), 1);
+    assert_eq!(zoom.send_text("still here"), 1);
+    assert_eq!(old.read().unwrap(), Message::text("still here"));
+    // Once the old one is gone, a new one is accepted.
+    drop(old);
+    assert!(zoom.wait_for_live_connections(0, WAIT));
+    let _again = accepted(&zoom);
+    assert_eq!(zoom.connection_count(), 2);
+}
+
+#[test]
+fn multi_connection_mode_switches_at_run_time() {
+    let zoom = MockZoom::start().unwrap();
+    assert_eq!(zoom.multi_connection(), MultiConnection::Kick);
+    zoom.set_multi_connection(MultiConnection::Both);
+    let _a = accepted(&zoom);
+    let _b = accepted(&zoom);
+    assert_eq!(zoom.live_connections(), 2);
+    zoom.set_one_connection_per_subscription(true);
+    assert_eq!(zoom.multi_connection(), MultiConnection::Kick);
+    let _c = accepted(&zoom);
+    assert!(zoom.wait_for_live_connections(1, WAIT));
 }
 
 #[test]

@@ -47,6 +47,7 @@
 //! | TCP connection lost | [`MockZoom::drop_connections`] |
 //! | dead link: TCP open, nothing flows | [`MockZoom::go_silent`], [`MockZoom::resume`] |
 //! | odd frames | [`MockZoom::send_text`], [`MockZoom::send_binary`] |
+//! | two sockets on one subscription | [`MockZoomBuilder::multi_connection`], [`MockZoom::set_multi_connection`] |
 //!
 //! Tests synchronise on the `wait_for_*` methods (a Condvar, no polling),
 //! each bounded by a timeout so that a bug fails a test instead of hanging it.
@@ -69,7 +70,8 @@
 //! id (`"Invalid subscriptionId"`); that the server sends a Close frame with
 //! code 1000 after a refused `build_connection`; that a new connection closes
 //! the older one of the same subscription, with code 1000 (configurable:
-//! [`MockZoomBuilder::one_connection_per_subscription`]); that event frames
+//! [`MockZoomBuilder::multi_connection`] also models both receiving, split
+//! delivery, and refusing the new one); that event frames
 //! carry neither `success` nor `header`. Token expiry is only checked when a
 //! connection opens: a live connection is not closed when its token expires.
 //!
@@ -81,6 +83,7 @@
 
 mod frames;
 mod messages;
+mod multi;
 mod oauth;
 mod observe;
 mod server;
@@ -101,6 +104,7 @@ use crate::secret::Secret;
 use crate::tls::TlsConfig;
 
 pub use messages::{FrameBatch, SEQ_PLACEHOLDER};
+pub use multi::{MultiConnection, ALREADY_CONNECTED};
 pub use observe::{
     ClientClose, ConnectOutcome, ConnectionInfo, Heartbeat, TokenFailure, TokenRequest,
 };
@@ -136,7 +140,7 @@ pub struct MockZoomBuilder {
     account_id: String,
     subscription_id: String,
     token_lifetime: Duration,
-    one_per_subscription: bool,
+    multi: MultiConnection,
 }
 
 impl Default for MockZoomBuilder {
@@ -148,7 +152,7 @@ impl Default for MockZoomBuilder {
             account_id: "mock-account-id".into(),
             subscription_id: "mock-subscription-id".into(),
             token_lifetime: Duration::from_secs(3600),
-            one_per_subscription: true,
+            multi: MultiConnection::Kick,
         }
     }
 }
@@ -197,9 +201,23 @@ impl MockZoomBuilder {
 
     /// Whether a new connection closes the older ones of its subscription
     /// (code 1000). Default true: third-party docs say Zoom does so
-    /// (unverified).
+    /// (unverified). True is [`MultiConnection::Kick`], false
+    /// [`MultiConnection::Both`]; [`MockZoomBuilder::multi_connection`] has
+    /// all four behaviours.
     pub fn one_connection_per_subscription(mut self, on: bool) -> Self {
-        self.one_per_subscription = on;
+        self.multi = if on {
+            MultiConnection::Kick
+        } else {
+            MultiConnection::Both
+        };
+        self
+    }
+
+    /// What happens when a second socket opens on the subscription: kick
+    /// the old one (the default), both receive, split the events, or refuse
+    /// the new one. See [`MultiConnection`].
+    pub fn multi_connection(mut self, mode: MultiConnection) -> Self {
+        self.multi = mode;
         self
     }
 
@@ -231,7 +249,7 @@ impl MockZoomBuilder {
             addr,
             server_tls,
             self.token_lifetime,
-            self.one_per_subscription,
+            self.multi,
         ));
         let accept = server::spawn_accept(Arc::clone(&shared), listener)
             .map_err(|e| Error::network("starting the Zoom emulator's thread", e))?;
@@ -255,7 +273,9 @@ impl MockZoomBuilder {
 ///
 /// Every `send_*` method writes to the live connections (accepted, not
 /// closing, not dropped, not silent) on the calling thread before it
-/// returns, and returns how many connections took it.
+/// returns, and returns how many connections took it. Under
+/// [`MultiConnection::Split`] each frame goes to one of them instead, and
+/// the count is of the connections that took their share without failure.
 pub struct MockZoom {
     shared: Arc<Shared>,
     accept: Mutex<Option<JoinHandle<()>>>,
@@ -427,7 +447,7 @@ impl MockZoom {
                 template.push(&mut chunk, seq);
                 seq += 1;
             }
-            if !write_to_all(&conns, &mut ok, &chunk) {
+            if !self.write(&conns, &mut ok, &chunk) {
                 break;
             }
         }
@@ -440,7 +460,7 @@ impl MockZoom {
         let conns = self.shared.live();
         let mut ok = vec![true; conns.len()];
         for chunk in batch.chunks() {
-            if !write_to_all(&conns, &mut ok, chunk) {
+            if !self.write(&conns, &mut ok, chunk) {
                 break;
             }
         }
@@ -534,7 +554,22 @@ impl MockZoom {
 
     /// Switches [`MockZoomBuilder::one_connection_per_subscription`] at run time.
     pub fn set_one_connection_per_subscription(&self, on: bool) {
-        self.shared.update(|s| s.one_per_subscription = on);
+        self.set_multi_connection(if on {
+            MultiConnection::Kick
+        } else {
+            MultiConnection::Both
+        });
+    }
+
+    /// Switches [`MockZoomBuilder::multi_connection`] at run time (for
+    /// connections opened from now on; open ones stay open).
+    pub fn set_multi_connection(&self, mode: MultiConnection) {
+        self.shared.update(|s| s.multi = mode);
+    }
+
+    /// The current [`MultiConnection`] behaviour.
+    pub fn multi_connection(&self) -> MultiConnection {
+        self.shared.lock().multi
     }
 
     // ----- token faults -----
@@ -673,6 +708,34 @@ impl MockZoom {
             code.is_some()
         });
         code
+    }
+}
+
+impl MockZoom {
+    /// Writes whole frames to the connections still marked ok: each frame
+    /// to all of them, or under [`MultiConnection::Split`] to one of them,
+    /// round robin. False once none is ok.
+    fn write(&self, conns: &[Arc<Conn>], ok: &mut [bool], bytes: &[u8]) -> bool {
+        if conns.len() < 2 || self.shared.lock().multi != MultiConnection::Split {
+            return write_to_all(conns, ok, bytes);
+        }
+        for frame in multi::split_frames(bytes) {
+            // The next connection still ok takes the frame; one whose write
+            // fails is skipped from then on.
+            loop {
+                if !ok.iter().any(|ok| *ok) {
+                    return false;
+                }
+                let i = self.shared.round_robin.fetch_add(1, Ordering::Relaxed) % conns.len();
+                if ok[i] {
+                    ok[i] = conns[i].send(frame);
+                    if ok[i] {
+                        break;
+                    }
+                }
+            }
+        }
+        ok.iter().any(|ok| *ok)
     }
 }
 

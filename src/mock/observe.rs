@@ -38,6 +38,11 @@ pub enum ConnectOutcome {
     /// Upgraded; the `subscriptionId` is not the emulator's: `success: false`,
     /// then closed.
     UnknownSubscription,
+    /// Upgraded; another connection of the subscription is open and the
+    /// emulator runs [`MultiConnection::Refuse`](super::MultiConnection::Refuse):
+    /// `success: false` with [`ALREADY_CONNECTED`](super::ALREADY_CONNECTED),
+    /// then closed.
+    AlreadyConnected,
     /// Not upgraded: answered with this HTTP status
     /// ([`MockZoom::refuse_upgrades`](super::MockZoom::refuse_upgrades)).
     Refused(u16),

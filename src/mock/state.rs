@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use ring::rand::{SecureRandom, SystemRandom};
 
+use super::multi::MultiConnection;
 use super::observe::{ClientClose, ConnectionInfo, Heartbeat, TokenFailure, TokenRequest};
 use super::ws::Conn;
 use crate::secret::Secret;
@@ -36,6 +37,8 @@ pub(crate) struct Shared {
     /// The server TLS configuration, for the TLS variant.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub stopping: AtomicBool,
+    /// The next connection to get a frame under [`MultiConnection::Split`].
+    pub round_robin: AtomicUsize,
     state: Mutex<State>,
     changed: Condvar,
 }
@@ -63,8 +66,8 @@ pub(crate) struct State {
     pub token_failures: Option<(u32, TokenFailure)>,
     /// Upgrades still to refuse, and with which status.
     pub upgrade_refusals: Option<(u32, u16)>,
-    /// A new connection closes the older ones of its subscription.
-    pub one_per_subscription: bool,
+    /// What a second connection on the subscription does.
+    pub multi: MultiConnection,
     /// Upgraded, accepted connections whose reader still runs.
     pub live: Vec<Arc<Conn>>,
     pub connections: Vec<ConnectionInfo>,
@@ -88,13 +91,14 @@ impl Shared {
         addr: SocketAddr,
         tls: Option<Arc<rustls::ServerConfig>>,
         token_lifetime: Duration,
-        one_per_subscription: bool,
+        multi: MultiConnection,
     ) -> Self {
         Shared {
             config,
             addr,
             tls,
             stopping: AtomicBool::new(false),
+            round_robin: AtomicUsize::new(0),
             state: Mutex::new(State {
                 token_lifetime,
                 tokens: HashMap::new(),
@@ -102,7 +106,7 @@ impl Shared {
                 token_requests: Vec::new(),
                 token_failures: None,
                 upgrade_refusals: None,
-                one_per_subscription,
+                multi,
                 live: Vec::new(),
                 connections: Vec::new(),
                 heartbeats: Vec::new(),

@@ -22,6 +22,7 @@ use rustls::ServerConnection;
 
 use super::frames::{self, FrameReader, Message, MAX_CLIENT_MESSAGE, OP_CLOSE, OP_PONG};
 use super::messages;
+use super::multi::MultiConnection;
 use super::observe::{ClientClose, ConnectOutcome, ConnectionInfo, Heartbeat};
 use super::server::{form_decode, Request, Response, Transport};
 use super::state::{Shared, TokenCheck};
@@ -126,13 +127,13 @@ impl Conn {
     /// Writes pre-built frames, unless the connection is silent, closing or
     /// dead. True if they were written.
     pub(crate) fn send(&self, bytes: &[u8]) -> bool {
-        self.send_after(|| (), bytes)
+        self.send_after(|| true, bytes)
     }
 
     /// Like [`Conn::send`], running `first` under the write lock before
     /// writing: whoever `first` makes the connection visible to cannot write
-    /// to it before `bytes` are out.
-    fn send_after(&self, first: impl FnOnce(), bytes: &[u8]) -> bool {
+    /// to it before `bytes` are out. Nothing is written if `first` says false.
+    fn send_after(&self, first: impl FnOnce() -> bool, bytes: &[u8]) -> bool {
         if self.silent.load(Ordering::SeqCst) || !self.is_open() {
             return false;
         }
@@ -141,7 +142,9 @@ impl Conn {
         if !self.is_open() {
             return false;
         }
-        first();
+        if !first() {
+            return false;
+        }
         match io.write_all(bytes) {
             Ok(()) => true,
             Err(e) => {
@@ -340,6 +343,10 @@ pub(crate) fn serve(
         }
         TokenCheck::Valid => ConnectOutcome::Accepted,
     };
+    // Accepted, unless another connection of the subscription is open and
+    // the emulator refuses a second one (decided under the state lock,
+    // together with making the connection live).
+    let mut outcome = outcome;
     if outcome == ConnectOutcome::Accepted {
         // build_connection is the first frame. The connection becomes
         // reachable (live) under its write lock, before that frame goes
@@ -347,41 +354,57 @@ pub(crate) fn serve(
         // build_connection reaches it, and nothing can overtake the frame.
         // Lock order: connection, then state.
         let mut replaced: Vec<Arc<Conn>> = Vec::new();
-        conn.send_after(
+        let mut refused = false;
+        let sent = conn.send_after(
             || {
                 replaced = shared.update(|s| {
-                    let replaced = if s.one_per_subscription {
-                        s.live
-                            .iter()
-                            .filter(|c| c.subscription_id == subscription_id && c.is_open())
-                            .cloned()
-                            .collect()
-                    } else {
-                        Vec::new()
-                    };
+                    let others: Vec<Arc<Conn>> = s
+                        .live
+                        .iter()
+                        .filter(|c| c.subscription_id == subscription_id && c.is_open())
+                        .cloned()
+                        .collect();
+                    if s.multi == MultiConnection::Refuse && !others.is_empty() {
+                        refused = true;
+                        s.connections.push(info(ConnectOutcome::AlreadyConnected));
+                        return Vec::new();
+                    }
                     s.live.push(Arc::clone(&conn));
                     s.connections.push(info(outcome));
-                    replaced
+                    match s.multi {
+                        MultiConnection::Kick => others,
+                        _ => Vec::new(),
+                    }
                 });
+                !refused
             },
             &messages::build_connection_ok(),
         );
-        log::info!("zoom mock: connection {id} accepted");
-        // One connection per subscription: the old one is closed. Unverified
-        // (third-party docs only), hence configurable; the close code is a guess.
+        if refused {
+            outcome = ConnectOutcome::AlreadyConnected;
+        } else if sent {
+            log::info!("zoom mock: connection {id} accepted");
+        }
+        // One connection per subscription (Kick): the old one is closed.
+        // Unverified (third-party docs only), hence configurable; the close
+        // code is a guess.
         for old in replaced {
             log::info!("zoom mock: connection {} replaced by {id}", old.id);
             old.close(1000, "replaced by a new connection");
         }
         shared.notify();
-    } else {
+    }
+    if outcome != ConnectOutcome::Accepted {
         let content = match outcome {
             ConnectOutcome::EmptyToken => "token is empty",
             ConnectOutcome::UnknownSubscription => UNKNOWN_SUBSCRIPTION,
+            ConnectOutcome::AlreadyConnected => super::ALREADY_CONNECTED,
             _ => super::INVALID_TOKEN,
         };
         log::info!("zoom mock: connection {id} refused: {content}");
-        shared.update(|s| s.connections.push(info(outcome)));
+        if outcome != ConnectOutcome::AlreadyConnected {
+            shared.update(|s| s.connections.push(info(outcome)));
+        }
         conn.send(&messages::failure("build_connection", content));
         // "The server then closes" [FORUM 69974]; how is unverified.
         conn.close(1000, "");
