@@ -109,6 +109,8 @@ mod endpoint;
 #[cfg_attr(not(feature = "stream"), allow(dead_code))]
 mod error;
 mod event;
+#[cfg(feature = "redis")]
+pub mod ha;
 #[cfg(feature = "stream")]
 mod handshake;
 #[cfg(any(feature = "jwt", feature = "webhook"))]
