@@ -3,7 +3,9 @@
 //! - *acquire* (Lua, atomic): when the lease key is absent, or its holder
 //!   offers a handover, `INCR` the feed's epoch and `SET` the lease to
 //!   `"<epoch>:<node>"` with the TTL. Returns how it was taken and the
-//!   previous holder's last-alive time (for the gap entry).
+//!   previous holder's last-alive time (for the gap entry), and sets the
+//!   last-alive time to now: a holder that dies before its first renew
+//!   still leaves a gap's start behind.
 //! - *renew* (Lua): `PEXPIRE` and record the last-alive time, only if the
 //!   lease still holds this token. 0 when someone else holds it.
 //! - *release* (Lua): `DEL`, only if the lease still holds this token.
@@ -62,6 +64,7 @@ local token = epoch .. ':' .. ARGV[1]
 redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
 redis.call('DEL', KEYS[4])
 local alive = redis.call('GET', KEYS[3])
+redis.call('SET', KEYS[3], ARGV[3])
 return {how, epoch, token, alive or '', cur or ''}
 ";
 
@@ -121,6 +124,7 @@ pub(crate) fn acquire(
         .key(keys.handover(sub))
         .arg(node)
         .arg(ms(ttl))
+        .arg(super::now_ms())
         .invoke(conn)?;
     Ok(parse_acquired(&reply))
 }

@@ -343,6 +343,8 @@ struct Shared {
     freeze_lock: Mutex<()>,
     /// Stopping or killed: the connect gate says no.
     stopping: AtomicBool,
+    /// Killed (tests): stop without a flush or a release.
+    killed: AtomicBool,
     /// Set by the connect gate when it finds the lease lost.
     gate_lost: AtomicBool,
     /// The time (ms) up to which every event received was appended.
@@ -468,6 +470,7 @@ impl Relay {
     #[doc(hidden)]
     pub fn __kill(mut self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.killed.store(true, Ordering::SeqCst);
         let _ = self.commands.send(Command::Kill);
         self.thaw();
         if let Some(t) = self.thread.take() {
@@ -612,13 +615,18 @@ impl Worker {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
         drop(guard);
-        !matches!(self.commands.try_recv(), Ok(Command::Kill))
+        !self.shared.killed.load(Ordering::SeqCst)
     }
 
     /// Polls the lease until it is ours (`Some`) or the relay must stop.
     fn standby(&mut self) -> Option<Acquired> {
-        self.set_role(Role::Standby);
         loop {
+            // Fenced until what it buffered is in Redis.
+            self.set_role(if self.buffer.is_empty() {
+                Role::Standby
+            } else {
+                Role::Fenced
+            });
             if !self.wait_thawed() {
                 return None;
             }
@@ -897,7 +905,10 @@ impl Worker {
                 break;
             }
             let now = Instant::now();
-            let mut wake = next_renew.min(leadership.fence_at());
+            let mut wake = next_renew;
+            if !leadership.fenced && !leadership.lost {
+                wake = wake.min(leadership.fence_at());
+            }
             if let Some(d) = handover_deadline {
                 wake = wake.min(d).min(handed_poll);
             }
@@ -961,9 +972,11 @@ impl Worker {
                 recv(timer) -> _ => {}
             }
             let now = Instant::now();
+            let mut fence_now = false;
             if now >= next_renew && (leadership.handing_over || !leadership.lost) {
                 next_renew = now + self.settings.renew_every;
-                match self.renew(term, &mut leadership) {
+                let next = self.renew(term, &mut leadership);
+                match next {
                     Next::CloseLost if closing.is_none() => {
                         log::warn!(
                             "zoom-ws ha: relay {}: the lease has another holder; closing at once",
@@ -975,8 +988,11 @@ impl Worker {
                     Next::AwaitHanded => handed_poll = now,
                     _ => {}
                 }
+                fence_now = next == Next::CloseFenced;
             }
-            if closing.is_none() && leadership.check_fence(now) == Next::CloseFenced {
+            if closing.is_none()
+                && (fence_now || leadership.check_fence(Instant::now()) == Next::CloseFenced)
+            {
                 log::warn!(
                     "zoom-ws ha: relay {}: Redis unreachable for {:?}; closing the Zoom connection (self-fence)",
                     self.node,

@@ -17,6 +17,17 @@ use std::time::{Duration, Instant, SystemTime};
 
 use zoom_ws::ha::{Entry, RedisConfig, TailReader};
 
+#[path = "../../examples/support/stderr_log.rs"]
+mod stderr_log;
+
+/// Logs to stderr (shown for failing tests) if RUST_LOG is set.
+pub fn log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if std::env::var("RUST_LOG").is_ok() {
+        ONCE.call_once(stderr_log::init);
+    }
+}
+
 /// Process ids of every redis-server started, for the watchdog to kill.
 static PIDS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -214,6 +225,7 @@ impl Drop for RedisServer {
 pub struct Watchdog(Option<crossbeam_channel::Sender<()>>);
 
 pub fn watchdog(secs: u64) -> Watchdog {
+    log();
     let (tx, rx) = crossbeam_channel::bounded::<()>(0);
     let name = std::thread::current().name().unwrap_or("?").to_owned();
     std::thread::spawn(move || {
