@@ -3,9 +3,10 @@
 //! - *acquire* (Lua, atomic): when the lease key is absent, or its holder
 //!   offers a handover, `INCR` the feed's epoch and `SET` the lease to
 //!   `"<epoch>:<node>"` with the TTL. Returns how it was taken and the
-//!   previous holder's last-alive time (for the gap entry), and sets the
-//!   last-alive time to now: a holder that dies before its first renew
-//!   still leaves a gap's start behind.
+//!   previous holder's last-alive time (for the gap entry). The
+//!   last-alive time stays as it was until the new holder is connected
+//!   (a holder that dies before connecting must not move it); only the
+//!   very first term of a subscription starts it at now.
 //! - *renew* (Lua): `PEXPIRE` and record the last-alive time, only if the
 //!   lease still holds this token. 0 when someone else holds it.
 //! - *release* (Lua): `DEL`, only if the lease still holds this token.
@@ -64,14 +65,18 @@ local token = epoch .. ':' .. ARGV[1]
 redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
 redis.call('DEL', KEYS[4])
 local alive = redis.call('GET', KEYS[3])
-redis.call('SET', KEYS[3], ARGV[3])
+if not alive then
+  redis.call('SET', KEYS[3], ARGV[3])
+end
 return {how, epoch, token, alive or '', cur or ''}
 ";
 
 const RENEW: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  redis.call('SET', KEYS[2], ARGV[3])
+  if ARGV[3] ~= '' then
+    redis.call('SET', KEYS[2], ARGV[3])
+  end
   return 1
 end
 return 0
@@ -81,7 +86,9 @@ const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
   redis.call('DEL', KEYS[3])
-  redis.call('SET', KEYS[2], ARGV[2])
+  if ARGV[2] ~= '' then
+    redis.call('SET', KEYS[2], ARGV[2])
+  end
   return 1
 end
 return 0
@@ -156,16 +163,18 @@ fn parse_acquired(reply: &Value) -> Option<Acquired> {
     })
 }
 
-/// Extends the lease by `ttl` and records `alive_ms`, if `term` still
-/// holds it. False if another node holds it (or nobody: it expired).
+/// Extends the lease by `ttl` and records `alive_ms` (if given: only a
+/// connected holder moves it), if `term` still holds it. False if
+/// another node holds it (or nobody: it expired).
 pub(crate) fn renew(
     conn: &mut Connection,
     keys: &Keys,
     sub: &str,
     term: &Term,
     ttl: Duration,
-    alive_ms: i64,
+    alive_ms: Option<i64>,
 ) -> redis::RedisResult<bool> {
+    let alive_ms = alive_ms.map(|ms| ms.to_string()).unwrap_or_default();
     let held: i64 = script(&RENEW_SCRIPT, RENEW)
         .key(keys.lease(sub))
         .key(keys.alive(sub))
@@ -176,14 +185,16 @@ pub(crate) fn renew(
     Ok(held == 1)
 }
 
-/// Gives the lease up, if `term` still holds it, recording `alive_ms`.
+/// Gives the lease up, if `term` still holds it, recording `alive_ms`
+/// (if given).
 pub(crate) fn release(
     conn: &mut Connection,
     keys: &Keys,
     sub: &str,
     term: &Term,
-    alive_ms: i64,
+    alive_ms: Option<i64>,
 ) -> redis::RedisResult<bool> {
+    let alive_ms = alive_ms.map(|ms| ms.to_string()).unwrap_or_default();
     let released: i64 = script(&RELEASE_SCRIPT, RELEASE)
         .key(keys.lease(sub))
         .key(keys.alive(sub))

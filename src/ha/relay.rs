@@ -120,8 +120,8 @@ impl RelayBuilder {
     }
 
     /// The client settings (URL, TLS, heartbeat, ...). The relay sets the
-    /// credentials, the subscription, the token source and the connect
-    /// gate itself. Default `Client::builder()`.
+    /// subscription, the token source (its own refresh thread, from the
+    /// credentials) and the connect gate itself. Default `Client::builder()`.
     pub fn client(mut self, client: ClientBuilder) -> Self {
         self.client = client;
         self
@@ -560,9 +560,8 @@ impl Gate {
         {
             return false;
         }
-        let alive = s.drained_ms.load(Ordering::SeqCst);
         let renewed = lock(&self.link).run("renewing before connecting", |c| {
-            lease::renew(c, &self.keys, &self.sub, &self.term, self.ttl, alive)
+            lease::renew(c, &self.keys, &self.sub, &self.term, self.ttl, None)
         });
         s.update(|st| st.redis_calls += 1);
         match renewed {
@@ -689,6 +688,8 @@ impl Worker {
             }
         );
         self.shared.gate_lost.store(false, Ordering::SeqCst);
+        // Not connected in this term yet: renews leave last-alive alone.
+        self.shared.drained_ms.store(0, Ordering::SeqCst);
         self.shared.update(|s| {
             s.role = Role::Connecting;
             s.epoch = epoch;
@@ -782,6 +783,7 @@ impl Worker {
             self.append_gap(g, epoch);
         }
         self.was_fenced = false;
+        self.shared.drained_ms.store(connected_ms, Ordering::SeqCst);
         self.set_role(Role::Leader);
         self.serve(client, &term, leadership)
     }
@@ -791,7 +793,6 @@ impl Worker {
         self.settings
             .client
             .clone()
-            .credentials(self.settings.credentials.clone())
             .subscription_id(self.settings.subscription.clone())
             .token_source(self.tokens.clone())
             .connect_gate(move || gate.allow())
@@ -863,7 +864,7 @@ impl Worker {
     /// One renew and the bookkeeping of its outcome.
     fn renew(&mut self, term: &Term, leadership: &mut Leadership) -> Next {
         let started = Instant::now();
-        let alive = self.shared.drained_ms.load(Ordering::SeqCst);
+        let alive = Some(self.shared.drained_ms.load(Ordering::SeqCst)).filter(|ms| *ms > 0);
         let (keys, sub, ttl) = (
             &self.keys,
             &self.settings.subscription,
@@ -975,6 +976,12 @@ impl Worker {
             let mut fence_now = false;
             if now >= next_renew && (leadership.handing_over || !leadership.lost) {
                 next_renew = now + self.settings.renew_every;
+                // Idle and nothing buffered: everything received is in.
+                if events.is_empty() && self.buffer.is_empty() && closing.is_none() {
+                    self.shared
+                        .drained_ms
+                        .store(super::now_ms(), Ordering::SeqCst);
+                }
                 let next = self.renew(term, &mut leadership);
                 match next {
                     Next::CloseLost if closing.is_none() => {
@@ -1209,10 +1216,12 @@ impl Worker {
     }
 
     fn release(&mut self, term: &Term) {
-        let alive = if self.buffer.is_empty() {
-            super::now_ms()
-        } else {
-            self.shared.drained_ms.load(Ordering::SeqCst)
+        // Only a term that was connected moves the last-alive time.
+        let drained = self.shared.drained_ms.load(Ordering::SeqCst);
+        let alive = match (drained, self.buffer.is_empty()) {
+            (0, _) => None,
+            (_, true) => Some(super::now_ms()),
+            (ms, false) => Some(ms),
         };
         let (keys, sub) = (&self.keys, &self.settings.subscription);
         let r = self.link.run("releasing the lease", |c| {
@@ -1224,17 +1233,3 @@ impl Worker {
         }
     }
 }
-
-/// TEMPORARY, until `ClientBuilder::connect_gate` and
-/// `ClientBuilder::token_source` land on main: no-ops, so that the rest
-/// builds and runs (without the gate, a reconnect is not fenced).
-trait PendingClientApi: Sized {
-    fn token_source(self, _tokens: TokenSource) -> Self {
-        self
-    }
-    fn connect_gate(self, _gate: impl Fn() -> bool + Send + Sync + 'static) -> Self {
-        self
-    }
-}
-
-impl PendingClientApi for ClientBuilder {}

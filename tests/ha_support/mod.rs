@@ -345,6 +345,7 @@ pub fn seq_of(entry: &Entry) -> Option<u64> {
 pub struct Verdict {
     /// Sent, not in the stream, and inside no gap entry: silently lost.
     pub lost: Vec<u64>,
+    pub lost_sent: Vec<Sent>,
     /// In the stream more than once.
     pub duplicated: Vec<u64>,
     /// Not in the stream but inside a recorded gap.
@@ -356,8 +357,10 @@ impl Verdict {
     pub fn assert_exactly_once_or_in_a_gap(&self) {
         assert!(
             self.lost.is_empty() && self.duplicated.is_empty(),
-            "lost outside any gap: {:?}; duplicated: {:?}; gaps: {:?}",
-            self.lost,
+            "lost outside any gap: {} events, first {:?}, last {:?}; duplicated: {:?}; gaps: {:?}",
+            self.lost.len(),
+            self.lost_sent.first(),
+            self.lost_sent.last(),
             self.duplicated,
             self.gaps
         );
@@ -388,7 +391,10 @@ pub fn verdict(sent: &[Sent], entries: &[Entry]) -> Verdict {
             {
                 v.in_gap.push(s.seq)
             }
-            0 => v.lost.push(s.seq),
+            0 => {
+                v.lost.push(s.seq);
+                v.lost_sent.push(*s);
+            }
             1 => {}
             _ => v.duplicated.push(s.seq),
         }
