@@ -345,8 +345,6 @@ struct Shared {
     stopping: AtomicBool,
     /// Killed (tests): stop without a flush or a release.
     killed: AtomicBool,
-    /// Set by the connect gate when it finds the lease lost.
-    gate_lost: AtomicBool,
     /// The time (ms) up to which every event received was appended.
     drained_ms: AtomicI64,
 }
@@ -548,6 +546,8 @@ struct Gate {
     term: Term,
     ttl: Duration,
     shared: Arc<Shared>,
+    /// Set when a renew found the lease lost: this term never connects again.
+    lost: AtomicBool,
 }
 
 impl Gate {
@@ -556,7 +556,7 @@ impl Gate {
         let s = &self.shared;
         if s.frozen.load(Ordering::SeqCst)
             || s.stopping.load(Ordering::SeqCst)
-            || s.gate_lost.load(Ordering::SeqCst)
+            || self.lost.load(Ordering::SeqCst)
         {
             return false;
         }
@@ -568,7 +568,7 @@ impl Gate {
             Ok(true) => true,
             Ok(false) => {
                 log::warn!("zoom-ws ha: lease lost before connecting; not connecting");
-                s.gate_lost.store(true, Ordering::SeqCst);
+                self.lost.store(true, Ordering::SeqCst);
                 false
             }
             Err(_) => false,
@@ -687,7 +687,6 @@ impl Worker {
                 ""
             }
         );
-        self.shared.gate_lost.store(false, Ordering::SeqCst);
         // Not connected in this term yet: renews leave last-alive alone.
         self.shared.drained_ms.store(0, Ordering::SeqCst);
         self.shared.update(|s| {
@@ -709,6 +708,7 @@ impl Worker {
             term: term.clone(),
             ttl: self.settings.lease_ttl,
             shared: self.shared.clone(),
+            lost: AtomicBool::new(false),
         });
 
         // Connect on a helper thread, renewing meanwhile.
