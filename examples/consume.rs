@@ -78,6 +78,8 @@ fn run() -> Result<(), zoom_ws::Error> {
         let delivery = match reader.read() {
             Ok(Some(d)) => d,
             Ok(None) => continue,
+            // A signal interrupts the blocking read: stop quietly.
+            Err(_) if stop.load(Ordering::SeqCst) => break,
             Err(e) => {
                 if !failing {
                     log::warn!("reading: {e}; retrying");
