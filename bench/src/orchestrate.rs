@@ -172,6 +172,17 @@ impl Who {
             Who::PythonDefault => "Python websocket-client, default UTF-8 check",
         }
     }
+
+    /// The suffix of its `BENCH_WRAP_` variable.
+    fn wrap_name(self) -> &'static str {
+        match self {
+            Who::ZoomWs => "ZOOMWS",
+            Who::Bare => "BARE",
+            Who::Discard => "DISCARD",
+            Who::Node => "NODE",
+            Who::Python | Who::PythonDefault => "PYTHON",
+        }
+    }
 }
 
 struct Ctx {
@@ -183,43 +194,55 @@ struct Ctx {
 
 impl Ctx {
     fn client(&self, who: Who, mode: &str, n: u64, emu: &Emulator) -> Res<Proc> {
-        let mut cmd = match who {
+        let (prog, args): (PathBuf, Vec<String>) = match who {
             Who::ZoomWs | Who::Bare | Who::Discard => {
                 let kind = match who {
                     Who::ZoomWs => "zoomws",
                     Who::Bare => "bare",
                     _ => "discard",
                 };
-                // BENCH_WRAP_ZOOMWS="perf record -g -o zoomws.data --" (or
-                // BENCH_WRAP_BARE, ...) runs that client under a profiler.
-                let wrap = std::env::var(format!("BENCH_WRAP_{}", kind.to_uppercase()))
-                    .unwrap_or_default();
-                let mut words = wrap.split_whitespace();
-                let mut c = match words.next() {
-                    Some(prog) => {
-                        let mut c = Command::new(prog);
-                        c.args(words).arg(&self.exe);
-                        c
-                    }
-                    None => Command::new(&self.exe),
-                };
-                c.args(["__client", kind, mode, &n.to_string()]);
-                c
+                (
+                    self.exe.clone(),
+                    vec!["__client".into(), kind.into(), mode.into(), n.to_string()],
+                )
             }
-            Who::Node => {
-                let mut c = Command::new("node");
-                c.arg(self.bench_dir.join("node_client.js"))
-                    .args([mode, &n.to_string()]);
-                c
-            }
-            Who::Python | Who::PythonDefault => {
-                let mut c = Command::new(self.bench_dir.join(".venv/bin/python"));
-                c.arg(self.bench_dir.join("python_client.py"))
-                    .args([mode, &n.to_string()])
-                    .env("PY_SKIP_UTF8", if who == Who::Python { "1" } else { "0" });
-                c
-            }
+            Who::Node => (
+                "node".into(),
+                vec![
+                    self.bench_dir.join("node_client.js").display().to_string(),
+                    mode.into(),
+                    n.to_string(),
+                ],
+            ),
+            Who::Python | Who::PythonDefault => (
+                self.bench_dir.join(".venv/bin/python"),
+                vec![
+                    self.bench_dir
+                        .join("python_client.py")
+                        .display()
+                        .to_string(),
+                    mode.into(),
+                    n.to_string(),
+                ],
+            ),
         };
+        // BENCH_WRAP_ZOOMWS="perf record -g -o zoomws.data --" (or
+        // BENCH_WRAP_BARE, _DISCARD, _NODE, _PYTHON) runs that client
+        // under a profiler or a counter.
+        let wrap = std::env::var(format!("BENCH_WRAP_{}", who.wrap_name())).unwrap_or_default();
+        let mut words = wrap.split_whitespace();
+        let mut cmd = match words.next() {
+            Some(w) => {
+                let mut c = Command::new(w);
+                c.args(words).arg(&prog);
+                c
+            }
+            None => Command::new(&prog),
+        };
+        cmd.args(&args);
+        if who == Who::Python || who == Who::PythonDefault {
+            cmd.env("PY_SKIP_UTF8", if who == Who::Python { "1" } else { "0" });
+        }
         emu.env(&mut cmd);
         Proc::spawn(who.label(), cmd)
     }
