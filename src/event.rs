@@ -68,6 +68,40 @@ impl Event {
     /// methods below, says what is wrong and where (line, column) without
     /// quoting the JSON: it may be server text holding anything.
     pub fn from_json(json: String) -> Result<Event> {
+        match Event::scan(&json) {
+            Some((name, ts, payload)) => Ok(Event {
+                json,
+                name,
+                ts,
+                payload,
+            }),
+            None => Event::from_json_serde(json),
+        }
+    }
+
+    /// The common case without serde: [`crate::json::object`] checks the
+    /// JSON and finds the three fields; `None` for whatever it leaves to
+    /// serde_json (an escaped name, a `event_ts` that is not a plain
+    /// integer, invalid JSON, ...). Gives what [`Event::from_json_serde`]
+    /// gives, field for field.
+    fn scan(json: &str) -> Option<(Name, Option<i64>, Option<Range<usize>>)> {
+        let f = crate::json::object(json, ["event", "event_ts", "payload"], None)?;
+        let [name, ts, payload] = f.ranges;
+        let name = Name::At(crate::json::plain_str(json, name?)?);
+        let ts = match ts {
+            None => None,
+            Some(r) => match &json[r] {
+                "null" => None,
+                v => Some(crate::json::small_int(v)?),
+            },
+        };
+        // `"payload": null` is an absent payload, as for serde's `Option`.
+        let payload = payload.filter(|r| &json[r.clone()] != "null");
+        Some((name, ts, payload))
+    }
+
+    /// [`Event::from_json`] by serde_json alone.
+    fn from_json_serde(json: String) -> Result<Event> {
         let (name, ts, payload) = {
             let env: Envelope<'_> = serde_json::from_str(&json)
                 .map_err(|e| Error::invalid("in a Zoom event", crate::text::json_error(&e)))?;
@@ -319,6 +353,46 @@ mod tests {
         let e = ev.parse_payload::<P>().unwrap_err().to_string();
         assert!(!e.contains(secret) && e.len() < 400, "{e}");
         assert!(e.contains(r#""meeting.started\nvvv"#), "{e}");
+    }
+
+    /// The hand-written scan gives what serde_json gives, field for field,
+    /// or leaves the input to serde_json; never a different event.
+    #[test]
+    fn scan_agrees_with_serde() {
+        let seeds = [
+            r#"{"event":"meeting.started","event_ts":1626230691572,"payload":{"account_id":"A","object":{"id":1234567890,"t":"2024-05-17T15:00:00Z","f":-1.5e3,"b":[true,false,null]}},"download_token":"x"}"#,
+            r#" { "payload" : null , "event_ts" : -0 , "event" : "a.b" } "#,
+            r#"{"event":"x","event_ts":"17","payload":{"s":"é"q\"}}"#,
+            r#"{"event":"a.b","event_ts":null}"#,
+            r#"{"event":"x","event_ts":99999999999999999999,"payload":[]}"#,
+            r#"["x",1,{}]"#,
+            "{\"event\":\"x\",\"payload\":{\"n\":\"Zo\u{eb} \u{1F600} \u{65e5}\u{672c}\"}}",
+        ];
+        let mut rng = crate::json::tests::Rng(0x2545_F491_4F6C_DD1D);
+        let mut scanned = 0;
+        for seed in seeds {
+            let mut inputs = crate::json::tests::mutations(seed, 4000, &mut rng);
+            inputs.push(seed.to_string());
+            for m in inputs {
+                let serde = Event::from_json_serde(m.clone());
+                match (Event::scan(&m), serde) {
+                    (Some((name, ts, payload)), Ok(ev)) => {
+                        scanned += 1;
+                        let fast = Event {
+                            json: m.clone(),
+                            name,
+                            ts,
+                            payload,
+                        };
+                        assert!(fast == ev, "{m:?}: {fast:?} vs {ev:?}");
+                    }
+                    (Some(_), Err(e)) => panic!("{m:?} scanned, but serde_json says {e}"),
+                    (None, _) => {}
+                }
+            }
+        }
+        // Most valid inputs take the fast path.
+        assert!(scanned > 2000, "{scanned}");
     }
 
     #[test]

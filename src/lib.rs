@@ -118,6 +118,7 @@ mod handshake;
 mod hmac;
 #[cfg(feature = "stream")]
 mod http;
+mod json;
 #[cfg(feature = "jwt")]
 pub mod jwt;
 #[cfg(feature = "mock")]

@@ -95,6 +95,38 @@ impl Content<'_> {
     }
 }
 
+/// [`TextFrame`] without serde, in the same pass that decodes `content`
+/// ([`crate::json::object`]); `None` for whatever it leaves to serde_json
+/// (a `content` that is not a string, an escaped `module`, a `success` that
+/// is not a plain boolean, invalid JSON, ...). Gives what serde_json gives.
+fn fast_text_frame(text: &str) -> Option<TextFrame<'_>> {
+    let f = crate::json::object(text, ["module", "success", "content"], Some(2))?;
+    let [module, success, content] = f.ranges;
+    let is_null = |r: &std::ops::Range<usize>| &text[r.clone()] == "null";
+    let module = match module {
+        Some(r) if is_null(&r) => None,
+        Some(r) => Some(Cow::Borrowed(&text[crate::json::plain_str(text, r)?])),
+        None => None,
+    };
+    let success = match success.map(|r| &text[r]) {
+        None | Some("null") => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => return None,
+    };
+    let content = match content {
+        None => None,
+        Some(r) if is_null(&r) => None,
+        // Decoded: it was a string.
+        Some(_) => Some(f.decoded?),
+    };
+    Some(TextFrame {
+        module,
+        success,
+        content,
+    })
+}
+
 /// Texts Zoom has used for an in-band token rejection (ZoomNet issues 322, 429).
 const REJECTIONS: [&str; 2] = ["invalid token", "token is invalid"];
 
@@ -102,7 +134,11 @@ const REJECTIONS: [&str; 2] = ["invalid token", "token is invalid"];
 /// event's JSON is unescaped while the frame is read); a second only for a
 /// frame whose `content` is not a string.
 pub(crate) fn parse(text: &str) -> Inbound {
-    let (module, success, content) = match serde_json::from_str::<TextFrame<'_>>(text) {
+    let frame = match fast_text_frame(text) {
+        Some(f) => Ok(f),
+        None => serde_json::from_str::<TextFrame<'_>>(text),
+    };
+    let (module, success, content) = match frame {
         Ok(f) => (
             f.module,
             f.success,
@@ -354,6 +390,47 @@ mod tests {
 
     fn truncate(s: &str, n: usize) -> &str {
         crate::text::truncate(s, n)
+    }
+
+    /// The hand-written frame scan gives what serde_json gives, or leaves
+    /// the frame to serde_json.
+    #[test]
+    fn fast_frames_agree_with_serde() {
+        let event = r#"{"event":"meeting.started","event_ts":5,"payload":{"object":{"id":1,"name":"caf\u00e9 \"x\""}}}"#;
+        let framed = format!(
+            r#"{{"module":"message","content":{}}}"#,
+            serde_json::to_string(event).unwrap()
+        );
+        let seeds = [
+            framed.as_str(),
+            r#"{"module":"heartbeat","success":true,"content":"live","header":{}}"#,
+            r#"{"module":"build_connection","success":false,"content":"token is empty","header":{}}"#,
+            r#"{"content":"x\ud83d\ude00y","module":null,"success":null}"#,
+            r#"{"module":"message","content":{"event":"x"}}"#,
+            "{\"module\":\"message\",\"content\":\"{\\\"event\\\":\\\"x\\\",\\\"payload\\\":{\\\"n\\\":\\\"Zo\u{eb} \u{1F600} \u{65e5}\u{672c}\\\"}}\"}",
+        ];
+        let mut rng = crate::json::tests::Rng(0xD1B5_4A32_D192_ED03);
+        let mut fast = 0;
+        for seed in seeds {
+            let mut inputs = crate::json::tests::mutations(seed, 4000, &mut rng);
+            inputs.push(seed.to_string());
+            for m in inputs {
+                let serde = serde_json::from_str::<TextFrame<'_>>(&m);
+                match (fast_text_frame(&m), serde) {
+                    (Some(f), Ok(s)) => {
+                        fast += 1;
+                        assert_eq!(
+                            (f.module, f.success, f.content),
+                            (s.module, s.success, s.content),
+                            "{m:?}"
+                        );
+                    }
+                    (Some(_), Err(e)) => panic!("{m:?} scanned, but serde_json says {e}"),
+                    (None, _) => {}
+                }
+            }
+        }
+        assert!(fast > 2000, "{fast}");
     }
 
     #[test]
