@@ -30,6 +30,10 @@ fn zoom(mode: MultiConnection) -> MockZoom {
 
 /// A relay with the test's short settings.
 fn relay(redis: &RedisServer, zoom: &MockZoom, node: &str) -> Relay {
+    relay_polling(redis, zoom, node, Duration::from_millis(50))
+}
+
+fn relay_polling(redis: &RedisServer, zoom: &MockZoom, node: &str, poll: Duration) -> Relay {
     Relay::builder(redis.config(), zoom.credentials(), zoom.subscription_id())
         .node(node)
         .client(
@@ -45,7 +49,7 @@ fn relay(redis: &RedisServer, zoom: &MockZoom, node: &str) -> Relay {
         .lease_ttl(Duration::from_millis(1500))
         .renew_every(Duration::from_millis(200))
         .self_fence_after(Duration::from_millis(1000))
-        .poll_every(Duration::from_millis(50))
+        .poll_every(poll)
         .handover_wait(Duration::from_secs(5))
         .start()
         .unwrap()
@@ -483,5 +487,39 @@ fn two_subscriptions_into_one_feed_dedup_and_survive_a_crash() {
     let v = settle(&redis, "shared", &sent, &[]);
     v.assert_exactly_once_or_in_a_gap();
     assert!(v.in_gap.is_empty() && v.gaps.is_empty(), "{:?}", v.gaps);
+    b.stop().unwrap();
+}
+
+#[test]
+fn a_release_wakes_a_standby_before_its_next_poll() {
+    let _w = watchdog(60);
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let zoom = zoom(MultiConnection::Kick);
+    let a = relay(&redis, &zoom, "a");
+    assert!(a.wait_until(WAIT, |s| s.role == Role::Leader));
+    // b polls every 30 s: only the wake-up can make it lead within 10 s.
+    let b = relay_polling(&redis, &zoom, "b", Duration::from_secs(30));
+    assert!(b.wait_until(WAIT, |s| s.redis_calls >= 1), "b tried once");
+    assert_eq!(b.status().role, Role::Standby);
+    // b's wake-up subscription is up (a Redis state without a notification).
+    let channel = format!("zoomws:{{{0}}}:lease:{0}:wake", zoom.subscription_id());
+    assert!(ha_support::eventually(WAIT, || {
+        let n: Vec<redis::Value> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(&channel)
+            .query(&mut redis.conn())
+            .unwrap();
+        matches!(n.get(1), Some(redis::Value::Int(n)) if *n >= 1)
+    }));
+    let released = std::time::Instant::now();
+    a.stop().unwrap();
+    assert!(
+        b.wait_until(Duration::from_secs(10), |s| s.role == Role::Leader),
+        "not woken: {:?}",
+        b.status()
+    );
+    assert!(released.elapsed() < Duration::from_secs(10));
     b.stop().unwrap();
 }

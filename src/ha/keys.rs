@@ -16,6 +16,9 @@ use crate::error::{Error, Result};
 /// | `zoomws:{feed}:handed:<sub>` | epoch of the new holder once its connection is up (or refused) |
 /// | `zoomws:{feed}:seen:<id>` | dedup marker, expiring after the dedup window |
 ///
+/// Pub/sub channel (not a key): `zoomws:{feed}:lease:<sub>:wake`, a
+/// message on every release and handover offer, to wake the standbys.
+///
 /// ```
 /// let keys = zoom_ws::ha::Keys::new("sub-1")?;
 /// assert_eq!(keys.events(), "zoomws:{sub-1}:events");

@@ -33,6 +33,7 @@ mod lease;
 mod plan;
 mod redis_link;
 mod relay;
+mod wake;
 
 pub use append::Retention;
 pub use consumer::{Delivery, GroupOptions, GroupReader, GroupStart, TailReader};

@@ -70,6 +70,16 @@ impl RedisConfig {
         self
     }
 
+    /// A new connection whose reads time out after `read_timeout`.
+    pub(crate) fn connect(&self, read_timeout: Duration) -> redis::RedisResult<Connection> {
+        let conn = self
+            .client
+            .get_connection_with_timeout(self.connect_timeout)?;
+        conn.set_read_timeout(Some(read_timeout))?;
+        conn.set_write_timeout(Some(self.timeout))?;
+        Ok(conn)
+    }
+
     /// Where it points (scheme and host, or the socket path; never the
     /// password).
     pub fn address(&self) -> &str {
@@ -160,13 +170,7 @@ impl Link {
 
     fn connection(&mut self) -> redis::RedisResult<&mut Connection> {
         if self.conn.is_none() {
-            let conn = self
-                .config
-                .client
-                .get_connection_with_timeout(self.config.connect_timeout)?;
-            conn.set_read_timeout(Some(self.read_timeout))?;
-            conn.set_write_timeout(Some(self.config.timeout))?;
-            self.conn = Some(conn);
+            self.conn = Some(self.config.connect(self.read_timeout)?);
         }
         Ok(self.conn.as_mut().expect("set above"))
     }

@@ -24,6 +24,7 @@ use super::keys::{check_name, Keys};
 use super::lease::{self, Acquired, Term};
 use super::plan::{self, Leadership, Next, Renewed};
 use super::redis_link::{Link, RedisConfig};
+use super::wake::{self, Waker};
 use crate::backoff::{random_unit, Backoff};
 use crate::client::{Client, ClientBuilder};
 use crate::credentials::Credentials;
@@ -246,6 +247,10 @@ impl RelayBuilder {
             commands: command_rx,
             buffer: Buffer::new(self.buffer),
             was_fenced: false,
+            waker: Waker::start(
+                self.redis.clone(),
+                super::wake::channel(&keys, &self.subscription),
+            ),
             settings: self,
         };
         let thread = std::thread::Builder::new()
@@ -528,6 +533,8 @@ struct Worker {
     /// The last term ended in a self-fence (the next one records a
     /// `redis_outage` gap).
     was_fenced: bool,
+    /// Wakes a standby when the lease is released or offered.
+    waker: Waker,
 }
 
 /// How a phase ended.
@@ -663,6 +670,9 @@ impl Worker {
                     }
                 },
                 recv(after(delay)) -> _ => {}
+                recv(self.waker.receiver()) -> _ => {
+                    log::debug!("zoom-ws ha: relay {}: woken by a lease change", self.node);
+                }
             }
         }
     }
@@ -952,6 +962,8 @@ impl Worker {
                         self.call();
                         stop_after = true;
                         if matches!(offered, Ok(true)) {
+                            let _ = self.link.run("announcing the handover", |c| wake::publish(c, keys, sub));
+                            self.call();
                             log::info!("zoom-ws ha: relay {} offers its lease for a handover", self.node);
                             leadership.handing_over = true;
                             handover_deadline = Some(Instant::now() + wait);
@@ -1229,6 +1241,10 @@ impl Worker {
         });
         self.call();
         if matches!(r, Ok(true)) {
+            let _ = self
+                .link
+                .run("announcing the release", |c| wake::publish(c, keys, sub));
+            self.call();
             log::info!("zoom-ws ha: relay {} released the lease", self.node);
         }
     }
