@@ -171,9 +171,9 @@ impl ClientBuilder {
     }
 
     /// How long after a heartbeat to wait for its ack (or any frame) before
-    /// the connection is declared dead and replaced. Default: twice the
-    /// heartbeat interval, at most 10 s (2 s for a 1 s heartbeat, 10 s at
-    /// the default 30 s). A dead link is therefore noticed within
+    /// the connection is declared dead and replaced. Default: one and a
+    /// half heartbeat intervals, at most 10 s (1.5 s for a 1 s heartbeat,
+    /// 10 s at the default 30 s). A dead link is therefore noticed within
     /// `heartbeat_interval + dead_link_timeout`.
     pub fn dead_link_timeout(mut self, timeout: Duration) -> Self {
         self.dead_link_timeout = Some(timeout);
