@@ -36,6 +36,8 @@ impl Thread {
         };
         let addrs = transport::resolve(&ep.host, ep.port, deadline, &self.stop_rx)
             .map_err(|e| interrupted(e, format!("resolving {}", ep.host)))?;
+        // ws:// is for loopback only: so must be every address it resolved to.
+        ep.check_resolved(&addrs)?;
         let sock = transport::connect_tcp(addrs, deadline, &self.stop_rx)
             .map_err(|e| interrupted(e, format!("connecting to {}", ep.host_header())))?;
         let _ = sock.set_nodelay(true);
