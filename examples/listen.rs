@@ -12,6 +12,9 @@
 //!   the query), `ZOOM_OAUTH_URL` (default https://zoom.us/oauth/token),
 //!   `ZOOM_CA_FILE` (PEM of extra trusted roots), `ZOOM_HEARTBEAT_SECS`
 //!   (default 30), `RUST_LOG` (log level, to stderr).
+//! - proxy: `HTTPS_PROXY` (or `ALL_PROXY`), such as
+//!   `http://user:password@proxy:3128`, and `NO_PROXY` (see `zoom_ws::proxy`):
+//!   the token request and the WebSocket go through it.
 //!
 //! stdout carries only events, flushed as soon as no further event is
 //! waiting; everything else goes to stderr. SIGINT and SIGTERM close the

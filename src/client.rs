@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::http::HttpTimeouts;
 use crate::oauth::{RefreshOptions, TokenRefresher, TokenSource};
+use crate::proxy::{Proxy, ProxyConfig};
 use crate::socket::{self, policy, Gate, Limits, Outbox, Settings, Shared, STATES_CAPACITY};
 use crate::state::StateChange;
 use crate::sync::lock;
@@ -86,6 +87,7 @@ pub struct ClientBuilder {
     tls: Option<TlsConfig>,
     extra_roots_pem: Vec<Vec<u8>>,
     http_timeouts: HttpTimeouts,
+    proxy: ProxyConfig,
 }
 
 impl Default for ClientBuilder {
@@ -106,6 +108,7 @@ impl Default for ClientBuilder {
             tls: None,
             extra_roots_pem: Vec::new(),
             http_timeouts: HttpTimeouts::default(),
+            proxy: ProxyConfig::Env,
         }
     }
 }
@@ -260,6 +263,35 @@ impl ClientBuilder {
         self
     }
 
+    /// The WebSocket and the token requests go through this HTTP proxy
+    /// (`CONNECT`), loopback destinations included, except those its
+    /// [`Proxy::no_proxy`] list names. Default: the proxy the environment
+    /// names (`HTTPS_PROXY`, `ALL_PROXY`, with `NO_PROXY`; never for
+    /// loopback destinations), read once by [`ClientBuilder::connect`].
+    /// REST clients on [`Client::token_source`] follow the same setting.
+    /// With a [token source](ClientBuilder::token_source), the token
+    /// requests follow that source's setting, the WebSocket this one.
+    /// See [`crate::proxy`].
+    ///
+    /// ```no_run
+    /// let client = zoom_ws::Client::builder()
+    ///     .credentials(zoom_ws::Credentials::from_env()?)
+    ///     .subscription_id("my-subscription")
+    ///     .proxy(zoom_ws::Proxy::new("http://user:password@proxy.bank.example:3128")?)
+    ///     .connect()?;
+    /// # Ok::<_, zoom_ws::Error>(())
+    /// ```
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = ProxyConfig::Use(proxy);
+        self
+    }
+
+    /// Connects directly, whatever `HTTPS_PROXY` and `ALL_PROXY` say.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxyConfig::Off;
+        self
+    }
+
     /// Timeouts of the token requests. Default: connect 10 s, overall 30 s.
     /// Ignored with a [token source](ClientBuilder::token_source).
     pub fn http_timeouts(mut self, timeouts: HttpTimeouts) -> Self {
@@ -342,6 +374,10 @@ impl ClientBuilder {
         let backoff = self.backoff;
         in_range(backoff.initial, "backoff.initial", MS, HOUR)?;
         in_range(backoff.max, "backoff.max", backoff.initial, HOUR)?;
+        // Read once; an unusable environment proxy fails here if the
+        // WebSocket would use it (and the token requests that would, later).
+        let proxy = self.proxy.resolve();
+        proxy.route(endpoint.secure, &endpoint.host, endpoint.port)?;
         let http = self.http_timeouts;
         in_range(http.connect, "http_timeouts.connect", MS * 10, HOUR)?;
         in_range(http.overall, "http_timeouts.overall", MS * 10, DAY)?;
@@ -360,6 +396,7 @@ impl ClientBuilder {
             backoff,
             max_message_size: self.max_message_size,
             tls,
+            proxy,
             limits,
             gate: self.gate.clone(),
         };
@@ -380,7 +417,8 @@ impl ClientBuilder {
                     credentials,
                     RefreshOptions::with_tls(settings.tls.clone())
                         .timeouts(self.http_timeouts)
-                        .backoff(self.backoff),
+                        .backoff(self.backoff)
+                        .proxy_config(settings.proxy.clone()),
                 );
                 (refresher.source(), Some(refresher))
             }
@@ -482,6 +520,7 @@ impl fmt::Debug for ClientBuilder {
             .field("heartbeat", &self.heartbeat)
             .field("dead_link_timeout", &self.dead_link_timeout)
             .field("channel", &self.channel)
+            .field("proxy", &self.proxy)
             .finish_non_exhaustive()
     }
 }

@@ -77,6 +77,16 @@ pub enum Error {
         /// HTTP status of the refusal.
         status: u16,
     },
+    /// An HTTP proxy refused to open the tunnel (`CONNECT`) with this
+    /// status: 407 or 401 (it wants other credentials), 403 (it does not allow the
+    /// destination or port), 5xx (it could not reach the destination:
+    /// transient). Never carries the proxy's credentials.
+    Proxy {
+        /// The proxy, `host:port`.
+        proxy: String,
+        /// HTTP status of its answer to `CONNECT`.
+        status: u16,
+    },
     /// Zoom answered `build_connection` with `success: false` for a reason
     /// other than the token (for example a wrong subscription id).
     Rejected {
@@ -192,7 +202,9 @@ impl Error {
             Error::Network { .. } | Error::Tls { .. } | Error::InvalidResponse { .. } => true,
             Error::Http { status, .. } => *status >= 500 || *status == 429 || *status == 408,
             Error::WebSocket { .. } | Error::TokenRejected { .. } => true,
-            Error::Upgrade { status } => *status >= 500 || *status == 429,
+            Error::Upgrade { status } | Error::Proxy { status, .. } => {
+                *status >= 500 || *status == 429
+            }
             _ => false,
         }
     }
@@ -240,6 +252,10 @@ impl Error {
             },
             Error::InvalidResponse { context, detail } => Error::invalid(context, detail),
             Error::Upgrade { status } => Error::Upgrade { status: *status },
+            Error::Proxy { proxy, status } => Error::Proxy {
+                proxy: proxy.clone(),
+                status: *status,
+            },
             Error::Rejected { content } => Error::Rejected {
                 content: content.clone(),
             },
@@ -355,6 +371,20 @@ impl fmt::Display for Error {
                     f.write_str(" (the access token was not accepted)")?;
                 }
                 Ok(())
+            }
+            Error::Proxy { proxy, status } => {
+                write!(
+                    f,
+                    "the proxy {proxy} refused to open a tunnel (CONNECT) with HTTP {status}"
+                )?;
+                f.write_str(match status {
+                    401 | 407 => {
+                        ": it did not accept the credentials; check the user and password in the proxy URL"
+                    }
+                    403 => ": it does not allow this destination or port",
+                    500.. => ": it could not reach the destination",
+                    _ => "",
+                })
             }
             Error::Rejected { content } => write!(
                 f,

@@ -16,10 +16,12 @@
 //!   no timeouts by default).
 //! - `http_status_as_error(false)`: 4xx/5xx come back as responses, so that
 //!   Zoom's error JSON can be read and classified.
-//! - No proxy, not even from `HTTPS_PROXY`/`ALL_PROXY`: the WebSocket
-//!   connection does not go through one either, and credentials should not be
-//!   sent through a proxy the application never configured for this crate.
-//!   (ureq's default would read proxies from the environment.)
+//! - The proxy of [`ProxyConfig`] (see [`crate::proxy`]: the environment
+//!   by default, read once when the agent is built), through ureq's own
+//!   `ConnectProxyConnector`; [`ProxyRoute`] decides per connection which
+//!   destinations use it (ureq's own `NO_PROXY` matching is narrower than
+//!   ours and never skips loopback), so ureq gets the proxy without
+//!   exemptions and never reads the environment itself.
 //! - No redirects: Zoom's token endpoint and REST API do not redirect, and a
 //!   request carrying credentials should not follow one. A 3xx comes back as
 //!   a response and is reported as an unexpected status.
@@ -54,13 +56,14 @@ use ureq::http::{HeaderMap, Response};
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::time::{Duration as UDuration, Instant as UInstant};
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, TcpConnector,
-    Transport, TransportAdapter,
+    Buffers, ConnectProxyConnector, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout,
+    TcpConnector, Transport, TransportAdapter,
 };
-use ureq::{Agent, Body};
+use ureq::{Agent, Body, ProxyProtocol};
 
 use crate::endpoint::Endpoint;
 use crate::error::Error;
+use crate::proxy::{Proxy, ProxyConfig};
 use crate::tls::TlsConfig;
 
 /// Timeouts of every HTTP request the crate makes (token endpoint, REST).
@@ -100,28 +103,88 @@ pub(crate) const MAX_BODY: u64 = 1 << 20;
 pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// Builds the ureq agent for every HTTP request of the crate: our rustls
-/// configuration, the given timeouts, no status-as-error, no proxy, no
-/// redirects. See the module docs.
-pub(crate) fn agent(tls: &TlsConfig, timeouts: &HttpTimeouts) -> Agent {
+/// configuration, the given timeouts, no status-as-error, the proxy of
+/// `proxy` (resolved here if it is the environment), no redirects. See the
+/// module docs.
+///
+/// The connector chain: [`ProxyRoute`] (a tunnel through the proxy with
+/// ureq's `ConnectProxyConnector`, or a direct TCP connection), then
+/// `TcpConnector` (which only passes on what the route made), then
+/// [`RustlsOwnConfig`], so TLS to the destination, ours, runs inside the
+/// tunnel. ureq opens the connection to the proxy itself by running this
+/// same chain for the proxy's `http://` URI without a proxy.
+pub(crate) fn agent(tls: &TlsConfig, timeouts: &HttpTimeouts, proxy: &ProxyConfig) -> Agent {
+    let mut route = proxy.resolve();
+    let ureq_proxy = match route.proxy().map(to_ureq) {
+        None => None,
+        Some(Ok(p)) => Some(p),
+        Some(Err(_)) => {
+            if let Some(p) = route.proxy() {
+                route = ProxyConfig::unusable(p, "ureq refused its host or credentials");
+            }
+            None
+        }
+    };
+    let proxy_authority = ureq_proxy
+        .as_ref()
+        .and_then(|p| p.uri().authority())
+        .map(|a| a.as_str().to_owned());
     let config = Agent::config_builder()
         .timeout_connect(Some(timeouts.connect))
         .timeout_global(Some(timeouts.overall))
         .http_status_as_error(false)
-        .proxy(None)
+        .proxy(ureq_proxy)
         .max_redirects(0)
         .max_redirects_will_error(false)
         .user_agent(concat!("zoom-ws/", env!("CARGO_PKG_VERSION")))
         .build();
-    let connector = ().chain(TcpConnector::default()).chain(RustlsOwnConfig {
-        config: tls.rustls_config(),
-    });
-    Agent::with_parts(config, connector, LoopbackChecked::default())
+    let resolver = LoopbackChecked {
+        resolver: DefaultResolver::default(),
+        proxy_authority,
+        route: route.clone(),
+    };
+    let connector = ()
+        .chain(ProxyRoute {
+            config: route,
+            tunnel: ConnectProxyConnector::default(),
+        })
+        .chain(TcpConnector::default())
+        .chain(RustlsOwnConfig {
+            config: tls.rustls_config(),
+        });
+
+    Agent::with_parts(config, connector, resolver)
+}
+
+/// Our proxy as ureq's: the same host, port and credentials, no
+/// exemptions (those are [`ProxyRoute`]'s).
+fn to_ureq(proxy: &Proxy) -> Result<ureq::Proxy, ureq::Error> {
+    let host = if proxy.host().contains(':') {
+        format!("[{}]", proxy.host())
+    } else {
+        proxy.host().to_owned()
+    };
+    let mut builder = ureq::Proxy::builder(ProxyProtocol::Http)
+        .host(&host)
+        .port(proxy.port());
+    if let Some((user, password)) = proxy.credentials() {
+        builder = builder.username(user).password(password);
+    }
+    builder.build()
 }
 
 /// ureq's default resolver, then [`Endpoint::check_resolved`] for plain
-/// `http` URLs.
-#[derive(Debug, Default)]
-struct LoopbackChecked(DefaultResolver);
+/// `http` URLs. The proxy's own `http://` URI is exempt: it is not a
+/// destination, and what crosses it to a TLS destination is TLS.
+#[derive(Debug)]
+struct LoopbackChecked {
+    resolver: DefaultResolver,
+    /// The authority of the proxy's URI (credentials included), if any.
+    proxy_authority: Option<String>,
+    /// The proxy setting: an unusable one fails the requests that would
+    /// have used it, before any lookup.
+    route: ProxyConfig,
+}
 
 impl Resolver for LoopbackChecked {
     fn resolve(
@@ -130,11 +193,170 @@ impl Resolver for LoopbackChecked {
         config: &Config,
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let addrs = self.0.resolve(uri, config, timeout)?;
-        check_resolved(uri, &addrs)?;
+        let secure = uri.scheme() == Some(&Scheme::HTTPS);
+        let host = uri.host().unwrap_or_default();
+        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        if let Err(e) = self.route.route(secure, host, port) {
+            return Err(refused(config_text(e)));
+        }
+        let addrs = self.resolver.resolve(uri, config, timeout)?;
+        let is_proxy = self.proxy_authority.is_some()
+            && uri.authority().map(|a| a.as_str()) == self.proxy_authority.as_deref();
+        if !is_proxy {
+            check_resolved(uri, &addrs)?;
+        }
         Ok(addrs)
     }
 }
+
+/// First in the connector chain: decides per connection whether it goes
+/// through the proxy ([`ProxyConfig::route`]). Through it, ureq's
+/// `ConnectProxyConnector` opens the tunnel; directly, this connects TCP
+/// itself, because ureq leaves the destination unresolved whenever the
+/// agent has a proxy.
+struct ProxyRoute {
+    config: ProxyConfig,
+    tunnel: ConnectProxyConnector,
+}
+
+impl std::fmt::Debug for ProxyRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyRoute")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connector<()> for ProxyRoute {
+    type Out = Box<dyn Transport>;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        _chained: Option<()>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        if details.config.proxy().is_none() {
+            // No proxy, or ureq connecting to the proxy itself: TcpConnector's job.
+            return Ok(None);
+        }
+        let uri = details.uri;
+        let secure = uri.scheme() == Some(&Scheme::HTTPS);
+        let host = uri.host().unwrap_or_default();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        match self.config.route(secure, host, port) {
+            Err(e) => Err(refused(config_text(e))),
+            Ok(Some(proxy)) => {
+                log::debug!("zoom-ws: connecting to {host}:{port} through the proxy {proxy}");
+                match Connector::<()>::connect(&self.tunnel, details, None) {
+                    Ok(tunnel) => Ok(tunnel.map(|t| match t {
+                        Either::A(unit) => unit.boxed(),
+                        Either::B(tunnel) => tunnel,
+                    })),
+                    Err(e) => Err(through(e, &proxy)),
+                }
+            }
+            Ok(None) => {
+                let addrs =
+                    details
+                        .resolver
+                        .resolve(details.uri, details.config, details.timeout)?;
+                let direct = ConnectionDetails {
+                    uri: details.uri,
+                    addrs,
+                    config: details.config,
+                    request_level: details.request_level,
+                    resolver: details.resolver,
+                    now: details.now,
+                    timeout: details.timeout,
+                    current_time: details.current_time.clone(),
+                    run_connector: details.run_connector.clone(),
+                    register_shutdown: details.register_shutdown.clone(),
+                };
+                Ok(TcpConnector::default()
+                    .connect(&direct, None::<()>)?
+                    .map(Transport::boxed))
+            }
+        }
+    }
+}
+
+/// The text of an [`Error::Config`], for a [`Refused`].
+fn config_text(e: Error) -> String {
+    match e {
+        Error::Config(why) => why,
+        other => other.to_string(),
+    }
+}
+
+/// A [`Refused`] connection, as the I/O error ureq carries to [`map_error`].
+fn refused(why: String) -> ureq::Error {
+    ureq::Error::Io(io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        Refused(why),
+    ))
+}
+
+/// Names the proxy in a failure to open a tunnel through it. A refusal
+/// (`proxy server responded 407/...`) becomes a [`ProxyRefused`], which
+/// [`map_error`] turns into [`Error::Proxy`].
+fn through(e: ureq::Error, proxy: &Proxy) -> ureq::Error {
+    let wrap = |kind: io::ErrorKind, why: String| ureq::Error::Io(io::Error::new(kind, why));
+    match e {
+        ureq::Error::ConnectProxyFailed(reason) => {
+            let status = reason
+                .strip_prefix("proxy server responded ")
+                .and_then(|s| s.get(..3))
+                .and_then(|s| s.parse::<u16>().ok());
+            match status {
+                Some(status) => ureq::Error::Io(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    ProxyRefused {
+                        proxy: proxy.authority(),
+                        status,
+                    },
+                )),
+                None => wrap(
+                    io::ErrorKind::ConnectionAborted,
+                    format!("the proxy {proxy} did not answer CONNECT"),
+                ),
+            }
+        }
+        ureq::Error::Io(e) => wrap(e.kind(), format!("through the proxy {proxy}: {e}")),
+        ureq::Error::HostNotFound => wrap(
+            io::ErrorKind::NotFound,
+            format!("the proxy {proxy}: host not found (DNS)"),
+        ),
+        ureq::Error::ConnectionFailed => wrap(
+            io::ErrorKind::ConnectionRefused,
+            format!("the proxy {proxy}: connection failed"),
+        ),
+        ureq::Error::Protocol(_) => wrap(
+            io::ErrorKind::InvalidData,
+            format!("the proxy {proxy} answered CONNECT with something that is not HTTP/1.1"),
+        ),
+        other => other,
+    }
+}
+
+/// A proxy's refusal of `CONNECT`, on its way through ureq.
+#[derive(Debug)]
+struct ProxyRefused {
+    proxy: String,
+    status: u16,
+}
+
+impl std::fmt::Display for ProxyRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the proxy {} answered CONNECT with {}",
+            self.proxy, self.status
+        )
+    }
+}
+
+impl std::error::Error for ProxyRefused {}
 
 /// [`Endpoint::check_resolved`] for the scheme and host of `uri`. A refusal
 /// travels through ureq as an I/O error carrying [`Refused`], which
@@ -222,6 +444,15 @@ pub(crate) fn map_error(e: ureq::Error, target: &Target<'_>) -> Error {
             context: connecting,
             source: why.into(),
         },
+        ureq::Error::Io(e) if e.get_ref().is_some_and(|i| i.is::<ProxyRefused>()) => {
+            match e.get_ref().and_then(|i| i.downcast_ref::<ProxyRefused>()) {
+                Some(r) => Error::Proxy {
+                    proxy: r.proxy.clone(),
+                    status: r.status,
+                },
+                None => Error::network(connecting, e),
+            }
+        }
         ureq::Error::Io(e) if e.get_ref().is_some_and(|i| i.is::<Refused>()) => {
             let why = e.get_ref().map(ToString::to_string).unwrap_or_default();
             Error::Config(format!("{} at {}: {why}", target.what, target.host))
@@ -580,13 +811,133 @@ mod tests {
             let _ = s.read(&mut buf);
             let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
         });
-        let agent = agent(&TlsConfig::default(), &HttpTimeouts::default());
+        let agent = agent(
+            &TlsConfig::default(),
+            &HttpTimeouts::default(),
+            &ProxyConfig::Off,
+        );
         let response = agent
             .get(format!("http://127.0.0.1:{port}/x").as_str())
             .call()
             .unwrap();
         assert_eq!(response.status().as_u16(), 204);
         server.join().unwrap();
+    }
+
+    /// With a proxy configured, a plain-text (loopback) URL still connects
+    /// directly: the route's own direct connection, since ureq leaves the
+    /// destination unresolved when the agent has a proxy.
+    #[test]
+    fn plain_text_bypasses_the_proxy() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+        });
+        // Nothing listens there: using the proxy would fail.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy = Proxy::new(&format!("http://{}", closed.local_addr().unwrap())).unwrap();
+        drop(closed);
+        let agent = agent(
+            &TlsConfig::default(),
+            &HttpTimeouts::default(),
+            &ProxyConfig::Use(proxy),
+        );
+        let response = agent
+            .get(format!("http://127.0.0.1:{port}/x").as_str())
+            .call()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 204);
+        server.join().unwrap();
+    }
+
+    /// A TLS destination goes through the proxy with ureq's CONNECT (the
+    /// proxy's own `http://` URI, credentials and all, is exempt from the
+    /// plain-text check), and a refusal is an `Error::Proxy` without the
+    /// credentials.
+    #[test]
+    fn tls_destinations_tunnel_and_refusals_are_proxy_errors() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            use std::io::Write;
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let (head, _) = crate::handshake::read_head(&mut s).unwrap();
+            let _ = s.write_all(
+                b"HTTP/1.0 407 Proxy Authentication Required\r\nConnection: close\r\n\r\n",
+            );
+            String::from_utf8(head).unwrap()
+        });
+        let proxy = Proxy::new(&format!("http://proxy-user:proxy-p%40ss@{addr}")).unwrap();
+        let agent = agent(
+            &TlsConfig::default(),
+            &HttpTimeouts::default(),
+            &ProxyConfig::Use(proxy),
+        );
+        let target = Target {
+            what: "the Zoom API",
+            host: "api.zoom.invalid",
+            timeouts: HttpTimeouts::default(),
+        };
+        let e = map_error(
+            agent
+                .get("https://api.zoom.invalid/v2/users/me")
+                .call()
+                .unwrap_err(),
+            &target,
+        );
+        let head = server.join().unwrap();
+        assert!(
+            head.starts_with("CONNECT api.zoom.invalid:443 HTTP/1.1\r\n"),
+            "{head}"
+        );
+        // base64("proxy-user:proxy-p@ss")
+        assert!(
+            head.contains("Proxy-Authorization: Basic cHJveHktdXNlcjpwcm94eS1wQHNz\r\n"),
+            "{head}"
+        );
+        match &e {
+            Error::Proxy { proxy, status: 407 } => assert_eq!(proxy, &addr.to_string()),
+            other => panic!("{other:?}"),
+        }
+        let shown = format!("{e} {e:?} {agent:?}");
+        assert!(
+            !shown.contains("proxy-p") && !shown.contains("cHJveHkt"),
+            "{shown}"
+        );
+    }
+
+    /// An unusable environment setting fails every request with a
+    /// configuration error, before anything is sent.
+    #[test]
+    fn an_invalid_proxy_setting_fails_requests() {
+        let agent = agent(
+            &TlsConfig::default(),
+            &HttpTimeouts::default(),
+            &ProxyConfig::unusable(
+                &Proxy::new("http://a:1").unwrap(),
+                "HTTPS_PROXY is not usable",
+            ),
+        );
+        let target = Target {
+            what: "the token endpoint",
+            host: "zoom.invalid",
+            timeouts: HttpTimeouts::default(),
+        };
+        let e = map_error(
+            agent
+                .post("https://zoom.invalid/oauth/token")
+                .send("")
+                .unwrap_err(),
+            &target,
+        );
+        assert!(matches!(e, Error::Config(_)), "{e:?}");
+        assert!(e.to_string().contains("HTTPS_PROXY"), "{e}");
     }
 
     #[test]

@@ -52,6 +52,20 @@
 //! default), and the Mozilla roots. [`ClientBuilder::extra_root_pem`] adds
 //! roots (a proxy's CA, a test CA) to the defaults.
 //!
+//! # Proxies
+//!
+//! The token request, REST calls and the WebSocket go through an HTTP
+//! `CONNECT` proxy when one is set: by default the one the environment
+//! names (`HTTPS_PROXY`, then `ALL_PROXY`, with `NO_PROXY` exemptions),
+//! or [`ClientBuilder::proxy`] with a [`Proxy`], or none at all with
+//! [`ClientBuilder::no_proxy`]. TLS runs inside the tunnel, end to end
+//! with Zoom; the proxy's credentials (`http://user:password@host:port`)
+//! go in `Proxy-Authorization: Basic` and are kept out of `Debug`, errors
+//! and logs like every other secret. A refusal is [`Error::Proxy`] with
+//! the proxy's status. Loopback destinations never use a proxy from the
+//! environment, and plain-text ones (`ws://`, `http://`, loopback only)
+//! never use any. [`proxy`] has the rules, `NO_PROXY`'s syntax included.
+//!
 //! # Logging
 //!
 //! Through the [`log`] facade; the crate never prints. ERROR: the stream
@@ -126,6 +140,8 @@ pub mod mock;
 #[cfg(feature = "stream")]
 pub mod oauth;
 #[cfg(feature = "stream")]
+pub mod proxy;
+#[cfg(feature = "stream")]
 pub mod rest;
 #[cfg_attr(not(feature = "stream"), allow(dead_code))]
 mod secret;
@@ -159,6 +175,8 @@ pub use event::Event;
 pub use http::HttpTimeouts;
 #[cfg(feature = "stream")]
 pub use oauth::{fetch_token, AccessToken, RefreshOptions, TokenRefresher, TokenSource};
+#[cfg(feature = "stream")]
+pub use proxy::Proxy;
 pub use secret::Secret;
 #[cfg(feature = "stream")]
 pub use state::StateChange;

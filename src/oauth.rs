@@ -92,6 +92,7 @@ use crate::backoff::Backoff;
 use crate::credentials::{Credentials, Grant};
 use crate::error::{Error, Result};
 use crate::http::{self, HttpTimeouts, Target};
+use crate::proxy::{Proxy, ProxyConfig};
 use crate::secret::Secret;
 use crate::tls::TlsConfig;
 
@@ -167,6 +168,9 @@ pub struct RefreshOptions {
     pub timeouts: HttpTimeouts,
     /// Retry delays for transient failures.
     pub backoff: Backoff,
+    /// The proxy: the environment unless [`RefreshOptions::proxy`] or
+    /// [`RefreshOptions::no_proxy`] says otherwise.
+    pub(crate) proxy: ProxyConfig,
 }
 
 impl RefreshOptions {
@@ -189,6 +193,25 @@ impl RefreshOptions {
         self.backoff = backoff;
         self
     }
+
+    /// Token requests go through this proxy (see [`crate::proxy`]) instead
+    /// of the one the environment names, if any.
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = ProxyConfig::Use(proxy);
+        self
+    }
+
+    /// Token requests connect directly, whatever `HTTPS_PROXY` says.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxyConfig::Off;
+        self
+    }
+
+    /// The proxy setting as the client resolved it.
+    pub(crate) fn proxy_config(mut self, proxy: ProxyConfig) -> Self {
+        self.proxy = proxy;
+        self
+    }
 }
 
 /// Fetches one token, once, with no retries. The token has generation 0.
@@ -197,7 +220,7 @@ impl RefreshOptions {
 /// credentials are [`Error::Auth`], and [`Error::is_transient`] tells
 /// whether trying again later may help.
 pub fn fetch_token(creds: &Credentials, opts: &RefreshOptions) -> Result<AccessToken> {
-    let agent = http::agent(&opts.tls, &opts.timeouts);
+    let agent = http::agent(&opts.tls, &opts.timeouts, &opts.proxy);
     request_token(&agent, creds, opts.timeouts, 0).map(|f| f.token)
 }
 
@@ -462,7 +485,10 @@ impl TokenRefresher {
         let shared: Shared = Arc::new((Mutex::new(State::default()), Condvar::new()));
         let (refresh_tx, refresh_rx) = bounded(1);
         let (stop_tx, stop_rx) = bounded(1);
-        let agent = http::agent(&opts.tls, &opts.timeouts);
+        // The environment is read once, here: the source hands the same
+        // setting to REST clients on its tokens.
+        let proxy = opts.proxy.resolve();
+        let agent = http::agent(&opts.tls, &opts.timeouts, &proxy);
         let tls = opts.tls.clone();
         let worker = Worker {
             creds,
@@ -499,6 +525,7 @@ impl TokenRefresher {
                 shared,
                 refresh_tx,
                 tls,
+                proxy,
             },
             stop_tx: Some(stop_tx),
             agent,
@@ -579,6 +606,9 @@ pub struct TokenSource {
     /// The TLS settings the tokens are fetched with, for REST calls and
     /// other clients on the same tokens.
     tls: TlsConfig,
+    /// The proxy setting the tokens are fetched with (resolved), for REST
+    /// calls on the same tokens.
+    proxy: ProxyConfig,
 }
 
 impl TokenSource {
@@ -678,6 +708,18 @@ impl TokenSource {
     /// tokens use the same ([`crate::rest::Api::new`]).
     pub fn tls_config(&self) -> &TlsConfig {
         &self.tls
+    }
+
+    /// The proxy this source fetches tokens through, if any (from the
+    /// environment or set explicitly): REST calls on its tokens use the
+    /// same ([`crate::rest::Api::new`]).
+    pub fn proxy(&self) -> Option<&Proxy> {
+        self.proxy.proxy()
+    }
+
+    /// The proxy setting, resolved, for REST clients on these tokens.
+    pub(crate) fn proxy_config(&self) -> &ProxyConfig {
+        &self.proxy
     }
 
     /// The last background refresh failure that retrying may not fix

@@ -138,6 +138,7 @@ use crate::http::HttpTimeouts;
 use crate::http::{self, Target};
 use crate::jwt::{ApiToken, CLOCK_SKEW, DEFAULT_LIFETIME};
 use crate::oauth::{AccessToken, TokenSource};
+use crate::proxy::{Proxy, ProxyConfig};
 use crate::secret::Secret;
 use crate::tls::TlsConfig;
 
@@ -528,6 +529,7 @@ enum AuthConfig {
 /// Every setting has a default. `Debug` shows no secret.
 pub struct ApiBuilder {
     auth: AuthConfig,
+    proxy: ProxyConfig,
     base_url: Option<String>,
     tls: TlsConfig,
     timeouts: HttpTimeouts,
@@ -541,8 +543,14 @@ pub struct ApiBuilder {
 
 impl ApiBuilder {
     fn new(auth: AuthConfig) -> Self {
+        // On a token source's tokens, its proxy (already resolved).
+        let proxy = match &auth {
+            AuthConfig::OAuth(tokens) => tokens.proxy_config().clone(),
+            AuthConfig::Jwt { .. } => ProxyConfig::Env,
+        };
         ApiBuilder {
             auth,
+            proxy,
             base_url: None,
             tls: TlsConfig::default(),
             timeouts: HttpTimeouts::default(),
@@ -567,6 +575,21 @@ impl ApiBuilder {
     /// Trusted roots. Default: the Mozilla roots.
     pub fn tls(mut self, tls: TlsConfig) -> Self {
         self.tls = tls;
+        self
+    }
+
+    /// Calls go through this proxy (see [`crate::proxy`]). Default: the
+    /// token source's proxy ([`TokenSource::proxy`]), or the environment's
+    /// for JWT clients.
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = ProxyConfig::Use(proxy);
+        self
+    }
+
+    /// Calls connect directly, whatever the token source or `HTTPS_PROXY`
+    /// say.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxyConfig::Off;
         self
     }
 
@@ -647,7 +670,7 @@ impl ApiBuilder {
             inner: Arc::new(Inner {
                 auth,
                 base_url,
-                agent: http::agent(&self.tls, &self.timeouts),
+                agent: http::agent(&self.tls, &self.timeouts, &self.proxy),
                 timeouts: self.timeouts,
                 backoff: self.backoff,
                 max_retries: self.max_retries,
@@ -669,6 +692,7 @@ impl fmt::Debug for ApiBuilder {
             .field("auth", &auth)
             .field("base_url", &self.base_url)
             .field("tls", &self.tls)
+            .field("proxy", &self.proxy)
             .field("timeouts", &self.timeouts)
             .field("backoff", &self.backoff)
             .field("max_retries", &self.max_retries)

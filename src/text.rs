@@ -1,6 +1,6 @@
 //! Text helpers with one home: cutting strings at a character boundary,
 //! quoting what a server sent (scrubbed, cut, printable), describing a JSON
-//! error without quoting the input, and percent-encoding.
+//! error without quoting the input, and percent-encoding and decoding.
 
 /// At most `max` characters of `s`, cut at a character boundary.
 pub(crate) fn truncate(s: &str, max: usize) -> &str {
@@ -130,6 +130,33 @@ pub(crate) fn percent_encode(out: &mut String, s: &str) {
     }
 }
 
+/// `%XX` decoded to bytes (callers decide what invalid UTF-8 means); a `%`
+/// not followed by two hex digits is kept as it is. `+` is not a space here.
+pub(crate) fn percent_decode(s: &str) -> Vec<u8> {
+    let bytes = s.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let pair = bytes
+            .get(i + 1)
+            .copied()
+            .and_then(hex)
+            .zip(bytes.get(i + 2).copied().and_then(hex));
+        match (bytes[i], pair) {
+            (b'%', Some((hi, lo))) => {
+                out.push(hi << 4 | lo);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,5 +249,14 @@ mod tests {
         let mut s = String::new();
         percent_encode(&mut s, "aZ9-._~ +/=&é");
         assert_eq!(s, "aZ9-._~%20%2B%2F%3D%26%C3%A9");
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("p%40ss%3Aw%2Fd+%zz%4"), b"p@ss:w/d+%zz%4");
+        assert_eq!(percent_decode("%C3%A9%ff"), b"\xc3\xa9\xff");
+        let mut s = String::new();
+        percent_encode(&mut s, "aZ9-._~ +/=&é");
+        assert_eq!(percent_decode(&s), "aZ9-._~ +/=&é".as_bytes());
     }
 }

@@ -34,18 +34,37 @@ impl Thread {
                 Error::network(context, e)
             }
         };
-        let addrs = transport::resolve(&ep.host, ep.port, deadline, &self.stop_rx)
-            .map_err(|e| interrupted(e, format!("resolving {}", ep.host)))?;
-        // ws:// is for loopback only: so must be every address it resolved to.
-        ep.check_resolved(&addrs)?;
+        // Through a proxy, TCP goes to the proxy and a tunnel to Zoom comes first.
+        let proxy = s.proxy.route(ep.secure, &ep.host, ep.port)?;
+        let (host, port, via) = match &proxy {
+            Some(p) => (p.host(), p.port(), format!("the proxy {p} for ")),
+            None => (ep.host.as_str(), ep.port, String::new()),
+        };
+        let addrs = transport::resolve(host, port, deadline, &self.stop_rx)
+            .map_err(|e| interrupted(e, format!("resolving {via}{}", ep.host)))?;
+        if proxy.is_none() {
+            // ws:// is for loopback only: so must be every address it resolved to.
+            ep.check_resolved(&addrs)?;
+        }
         let sock = transport::connect_tcp(addrs, deadline, &self.stop_rx)
-            .map_err(|e| interrupted(e, format!("connecting to {}", ep.host_header())))?;
+            .map_err(|e| interrupted(e, format!("connecting to {via}{}", ep.host_header())))?;
         let _ = sock.set_nodelay(true);
         self.shared.set_waker(sock.try_clone().ok());
         let mut tcp = Tcp::new(sock, self.shared.clone());
-        // Every read of TLS, the upgrade and build_connection waits at most
-        // until the deadline, however the peer trickles its bytes.
+        // Every read of the tunnel, TLS, the upgrade and build_connection
+        // waits at most until the deadline, however the peer trickles its bytes.
         tcp.window = Some((deadline, deadline));
+        if let Some(p) = &proxy {
+            if let Err(e) = super::proxy::tunnel(&mut tcp, p, ep, deadline) {
+                let _ = tcp.sock.shutdown(std::net::Shutdown::Both);
+                self.shared.set_waker(None);
+                return Err(if self.shared.stopping() {
+                    Error::Closed
+                } else {
+                    e
+                });
+            }
+        }
         let mut stream = Stream::new(tcp, ep, &s.tls)?;
         match self.open(&mut stream, token, deadline) {
             Ok(rest) => self.confirm(stream, rest, token, out),

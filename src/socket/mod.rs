@@ -22,6 +22,7 @@ mod connect;
 mod errors;
 mod outbox;
 pub(crate) mod policy;
+mod proxy;
 mod session;
 mod transport;
 
@@ -39,6 +40,7 @@ use crate::backoff::{random_unit, Backoff};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::oauth::{AccessToken, TokenSource};
+use crate::proxy::ProxyConfig;
 use crate::state::StateChange;
 use crate::sync::lock;
 use crate::tls::TlsConfig;
@@ -68,6 +70,8 @@ pub(crate) struct Settings {
     pub backoff: Backoff,
     pub max_message_size: usize,
     pub tls: TlsConfig,
+    /// Resolved: never `ProxyConfig::Env`.
+    pub proxy: ProxyConfig,
     pub limits: Limits,
     pub gate: Option<Gate>,
 }
