@@ -243,7 +243,9 @@ struct Failure {
 impl Api {
     /// An API client on the Server-to-Server OAuth tokens of `tokens`, with
     /// every default: base URL from the token's `api_url` (else
-    /// [`DEFAULT_API_URL`]), default TLS roots and [`HttpTimeouts`].
+    /// [`DEFAULT_API_URL`]), the TLS configuration the tokens are fetched
+    /// with ([`TokenSource::tls_config`]: a client's extra roots serve its
+    /// REST calls too) and [`HttpTimeouts`].
     ///
     /// With a [`Client`](crate::Client): `Api::new(client.token_source())`.
     pub fn new(tokens: TokenSource) -> Api {
@@ -262,9 +264,11 @@ impl Api {
             .expect("the default settings are valid")
     }
 
-    /// A builder for an API client on the OAuth tokens of `tokens`.
+    /// A builder for an API client on the OAuth tokens of `tokens`, with
+    /// their TLS configuration ([`TokenSource::tls_config`]).
     pub fn builder(tokens: TokenSource) -> ApiBuilder {
-        ApiBuilder::new(AuthConfig::OAuth(tokens))
+        let tls = tokens.tls_config().clone();
+        ApiBuilder::new(AuthConfig::OAuth(tokens)).tls(tls)
     }
 
     /// A builder for an API client that signs Video SDK API JWTs.
@@ -572,7 +576,9 @@ impl ApiBuilder {
         self
     }
 
-    /// Trusted roots. Default: the Mozilla roots.
+    /// Trusted roots. Default: the token source's
+    /// ([`TokenSource::tls_config`]) on OAuth tokens, the Mozilla roots
+    /// with a JWT.
     pub fn tls(mut self, tls: TlsConfig) -> Self {
         self.tls = tls;
         self

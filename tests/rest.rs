@@ -792,3 +792,38 @@ fn empty_jwt_secret_sends_nothing() {
         assert_eq!(api_server.seen().len(), 0);
     });
 }
+
+#[test]
+fn api_new_uses_the_tls_configuration_of_the_client() {
+    watchdog(|| {
+        // A TLS server trusted only through the client's extra root: the
+        // emulator, whose token answers name itself as `api_url`.
+        let zoom = zoom_ws::mock::MockZoom::builder()
+            .tls(true)
+            .start()
+            .unwrap();
+        let client = zoom_ws::Client::builder()
+            .credentials(zoom.credentials())
+            .url(zoom.ws_url())
+            .subscription_id(zoom.subscription_id())
+            .extra_root_pem(zoom.ca_pem().unwrap())
+            .connect()
+            .unwrap();
+        // The emulator has no REST endpoints: its 404 means the TLS
+        // handshake with the client's roots succeeded.
+        let e = Api::new(client.token_source())
+            .get("/users/me")
+            .send()
+            .unwrap_err();
+        assert_eq!(http_error(&e).0, 404, "{e:?}");
+        // The control: the Mozilla roots alone do not trust the emulator.
+        let api = Api::builder(client.token_source())
+            .tls(zoom_ws::TlsConfig::default())
+            .max_retries(0)
+            .build()
+            .unwrap();
+        let e = api.get("/users/me").send().unwrap_err();
+        assert!(matches!(e, Error::Tls { .. }), "{e:?}");
+        client.close().unwrap();
+    });
+}
