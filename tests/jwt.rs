@@ -266,6 +266,18 @@ fn other_algorithms_are_refused() {
         jwt_err(jwt::decode(&token, &secret, at(NOW), Duration::ZERO)),
         JwtError::Malformed(_)
     ));
+    // The token's own alg is quoted, cut to 32 characters and escaped (the
+    // fuzz target allows it: fuzz/corpus/jwt/crash-*).
+    let long = format!("H{}\n\u{1b}[2J", "é".repeat(1000));
+    let header = URL_SAFE_NO_PAD.encode(serde_json::json!({ "alg": long }).to_string());
+    let token = format!("{header}.{payload}.");
+    let e = jwt_err(jwt::decode(&token, &secret, at(NOW), Duration::ZERO));
+    let JwtError::Algorithm(alg) = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(alg.chars().count(), 32);
+    let shown = e.to_string();
+    assert!(shown.len() < 200 && !shown.contains('\n'), "{shown}");
 }
 
 #[test]
