@@ -12,7 +12,8 @@
 // and NODE_EXTRA_CA_CERTS for the emulator's TLS CA.
 //
 // Protocol with the bench (stdout, one line each): `READY` once Zoom's
-// build_connection arrived, then `RESULT {json}`. Diagnostics go to stderr.
+// build_connection arrived, `COUNTED` when the last event has arrived, then
+// `RESULT {json}`; the process then waits for stdin to close. Diagnostics go to stderr.
 'use strict';
 const path = require('path');
 const WebSocket = require(path.join(__dirname, 'node_modules', 'ws'));
@@ -66,6 +67,8 @@ async function main() {
   const finish = () => {
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
     const cpu = process.cpuUsage(cpu0);
+    // The bench measures this process from outside now.
+    process.stdout.write('COUNTED\n');
     const result = { count, secs, cpu_secs: (cpu.user + cpu.system) / 1e6 };
     if (mode === 'latency') {
       latencies.sort((a, b) => a - b);
@@ -76,7 +79,11 @@ async function main() {
     process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
     clearInterval(heartbeat);
     ws.close(1000);
-    setTimeout(() => process.exit(0), 100).unref();
+    // Stay until the bench has measured this process from outside: it
+    // closes stdin.
+    process.stdin.on('end', () => process.exit(0));
+    process.stdin.on('error', () => process.exit(0));
+    process.stdin.resume();
   };
 
   ws.on('open', () => {

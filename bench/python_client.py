@@ -14,7 +14,8 @@ UTF-8 of every text frame in pure Python unless wsaccel is installed, which
 costs far more than the JSON parsing; the bench reports both.
 
 Protocol with the bench (stdout, one line each): `READY` once Zoom's
-build_connection arrived, then `RESULT {json}`. Diagnostics go to stderr.
+build_connection arrived, `COUNTED` when the last event has arrived, then
+`RESULT {json}`; the process then waits for stdin to close. Diagnostics go to stderr.
 """
 
 import base64
@@ -104,6 +105,8 @@ def main():
                 "secs": time.perf_counter() - state["t0"],
                 "cpu_secs": time.process_time() - state["cpu0"],
             }
+            # The bench measures this process from outside now.
+            print("COUNTED", flush=True)
             if mode == "latency":
                 lat = sorted(state["latencies"])
                 result.update(
@@ -137,6 +140,9 @@ def main():
     if state["result"] is None:
         sys.exit(f"python_client: closed after {state['count']} events")
     print("RESULT " + json.dumps(state["result"]), flush=True)
+    # Stay until the bench has measured this process from outside: it
+    # closes stdin.
+    sys.stdin.read()
 
 
 if __name__ == "__main__":

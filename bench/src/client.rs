@@ -1,6 +1,7 @@
 //! Clients under test, in their own process: `bench __client KIND MODE N`.
 //! Settings from the environment (as for the Node and Python clients).
-//! Prints `READY` once connected, `RESULT {json}` at the end.
+//! Prints `READY` once connected, `RESULT {json}` at the end, and then
+//! waits for stdin to close, so that the parent can measure it from outside.
 
 use super::*;
 
@@ -92,11 +93,20 @@ pub fn main(args: &[String]) -> Res<()> {
         _ => return Err(format!("unknown client {kind} {mode}")),
     };
     println!("RESULT {result}");
+    // Stay until the parent has measured this process from outside; it
+    // closes stdin (and the stdin thread then ends the process).
+    let _ = await_parent();
     Ok(())
 }
 
 fn ready() {
     println!("READY");
+}
+
+/// The last event of a count arrived: the parent takes its outside
+/// measurement now, while every thread still runs.
+fn counted() {
+    println!("COUNTED");
 }
 
 static COMMANDS: std::sync::OnceLock<Receiver<String>> = std::sync::OnceLock::new();
@@ -132,6 +142,7 @@ fn zoomws_count(env: &Env, n: u64) -> Res<Value> {
     }
     let secs = t0.elapsed().as_secs_f64();
     let cpu = (procfs::process_cpu_ns() - cpu0) as f64 / 1e9;
+    counted();
     if names != "meeting.participant_joined".len() * n as usize {
         return Err("unexpected event names".into());
     }
@@ -424,21 +435,33 @@ mod bare {
         content: Option<Cow<'a, str>>,
     }
 
-    /// What the bare loop hands over: the event name, its timestamp and
-    /// the payload as raw JSON.
+    /// The event's envelope, checked and borrowed from its JSON: nothing
+    /// copied, nothing allocated.
     #[derive(Deserialize)]
-    struct Ev {
-        event: String,
+    struct Envelope<'a> {
+        #[serde(borrow)]
+        event: Cow<'a, str>,
         #[allow(dead_code)]
         event_ts: i64,
+        #[serde(borrow)]
         #[allow(dead_code)]
-        payload: Box<RawValue>,
-        #[serde(skip)]
+        payload: &'a RawValue,
+    }
+
+    /// What the bare loop hands over: the event's JSON (its one
+    /// allocation) and what the consumer checks.
+    struct Ev {
+        #[allow(dead_code)]
+        json: String,
+        name_len: usize,
         sent_us: u64,
     }
 
-    /// Reads frames, parses each and its `content` into [`Ev`], and
-    /// sends it over a crossbeam channel to a counting thread.
+    /// Reads frames, parses each and its `content` (serde_json, borrowing
+    /// wherever it can: one allocation per event, for the unescaped
+    /// `content` that is handed over), and sends it over a crossbeam
+    /// channel to a counting thread. Nothing of a frame is held while the
+    /// next is read, and tungstenite reads in its default 128 KiB.
     pub fn count(env: &Env, n: u64, latency: bool) -> Res<Value> {
         let (stream, rest) = connect(env)?;
         let mut ws = WebSocket::from_partially_read(stream, rest, Role::Client, None);
@@ -447,23 +470,36 @@ mod bare {
             .name("bare-reader".into())
             .spawn(move || -> Res<()> {
                 loop {
-                    let text = match ws.read() {
-                        Ok(Message::Text(t)) => t,
-                        Ok(Message::Close(_)) => return Ok(()),
-                        Ok(_) => continue,
-                        Err(e) => return Err(e.to_string()),
+                    let json = {
+                        let text = match ws.read() {
+                            Ok(Message::Text(t)) => t,
+                            Ok(Message::Close(_)) => return Ok(()),
+                            Ok(_) => continue,
+                            Err(e) => return Err(e.to_string()),
+                        };
+                        let frame: Frame<'_> =
+                            serde_json::from_str(text.as_str()).map_err(|e| e.to_string())?;
+                        if frame.module != "message" {
+                            continue;
+                        }
+                        frame.content.ok_or("no content")?.into_owned()
                     };
-                    let frame: Frame<'_> =
-                        serde_json::from_str(text.as_str()).map_err(|e| e.to_string())?;
-                    if frame.module != "message" {
-                        continue;
-                    }
-                    let content = frame.content.ok_or("no content")?;
-                    let mut ev: Ev = serde_json::from_str(&content).map_err(|e| e.to_string())?;
-                    if latency {
+                    let (name_len, sent_us) = {
+                        let env: Envelope<'_> =
+                            serde_json::from_str(&json).map_err(|e| e.to_string())?;
                         // Latency runs only: the stamp rides along.
-                        ev.sent_us = super::sent_us(&content).unwrap_or(0);
-                    }
+                        let sent = if latency {
+                            super::sent_us(&json).unwrap_or(0)
+                        } else {
+                            0
+                        };
+                        (env.event.len(), sent)
+                    };
+                    let ev = Ev {
+                        json,
+                        name_len,
+                        sent_us,
+                    };
                     if tx.send(ev).is_err() {
                         return Ok(());
                     }
@@ -483,17 +519,18 @@ mod bare {
             .map_err(|e| format!("first event: {e}"))?;
         let t0 = Instant::now();
         let cpu0 = procfs::process_cpu_ns();
-        let mut names = first.event.len();
+        let mut names = first.name_len;
         let mut count = 1;
         while count < n {
             let ev = rx
                 .recv_timeout(WAIT)
                 .map_err(|e| format!("after {count} events: {e}"))?;
-            names += ev.event.len();
+            names += ev.name_len;
             count += 1;
         }
         let secs = t0.elapsed().as_secs_f64();
         let cpu = (procfs::process_cpu_ns() - cpu0) as f64 / 1e9;
+        counted();
         if names != "meeting.participant_joined".len() * n as usize {
             return Err("unexpected event names".into());
         }
@@ -522,6 +559,7 @@ mod bare {
         }
         let secs = counter.t0.map_or(0.0, |t| t.elapsed().as_secs_f64());
         let cpu = (procfs::process_cpu_ns() - counter.cpu0) as f64 / 1e9;
+        counted();
         Ok(json!({"count": n, "secs": secs, "cpu_secs": cpu}))
     }
 

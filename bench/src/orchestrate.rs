@@ -2,6 +2,8 @@
 
 use super::*;
 
+mod throughput;
+
 /// A child process spoken to by lines.
 struct Proc {
     name: String,
@@ -30,6 +32,29 @@ impl Proc {
             child,
             lines,
         })
+    }
+
+    /// The pid of the client itself: below a `perf` or `strace` wrapper,
+    /// its child.
+    fn measured_pid(&self) -> u32 {
+        let mut pid = self.child.id();
+        for _ in 0..4 {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if !matches!(comm.trim(), "perf" | "strace") {
+                break;
+            }
+            let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                .unwrap_or_default();
+            match children
+                .split_whitespace()
+                .next()
+                .and_then(|c| c.parse().ok())
+            {
+                Some(c) => pid = c,
+                None => break,
+            }
+        }
+        pid
     }
 
     fn send(&mut self, line: &str) -> Res<()> {
@@ -190,10 +215,25 @@ struct Ctx {
     bench_dir: PathBuf,
     node: bool,
     python: bool,
+    /// Count syscalls of the throughput runs with `perf stat`.
+    syscalls: bool,
 }
 
 impl Ctx {
     fn client(&self, who: Who, mode: &str, n: u64, emu: &Emulator) -> Res<Proc> {
+        self.client_wrapped(who, mode, n, emu, None)
+    }
+
+    /// A client, run under `wrap` (a command and its arguments, the
+    /// client's command line appended) unless BENCH_WRAP_<CLIENT> is set.
+    fn client_wrapped(
+        &self,
+        who: Who,
+        mode: &str,
+        n: u64,
+        emu: &Emulator,
+        wrap: Option<Vec<String>>,
+    ) -> Res<Proc> {
         let (prog, args): (PathBuf, Vec<String>) = match who {
             Who::ZoomWs | Who::Bare | Who::Discard => {
                 let kind = match who {
@@ -229,8 +269,11 @@ impl Ctx {
         // BENCH_WRAP_ZOOMWS="perf record -g -o zoomws.data --" (or
         // BENCH_WRAP_BARE, _DISCARD, _NODE, _PYTHON) runs that client
         // under a profiler or a counter.
-        let wrap = std::env::var(format!("BENCH_WRAP_{}", who.wrap_name())).unwrap_or_default();
-        let mut words = wrap.split_whitespace();
+        let words: Vec<String> = match std::env::var(format!("BENCH_WRAP_{}", who.wrap_name())) {
+            Ok(w) if !w.trim().is_empty() => w.split_whitespace().map(String::from).collect(),
+            _ => wrap.unwrap_or_default(),
+        };
+        let mut words = words.iter();
         let mut cmd = match words.next() {
             Some(w) => {
                 let mut c = Command::new(w);
@@ -246,42 +289,6 @@ impl Ctx {
         emu.env(&mut cmd);
         Proc::spawn(who.label(), cmd)
     }
-}
-
-/// One throughput run: the client connects, the emulator sends `n`
-/// events, the client reports.
-#[derive(Debug, Clone, Copy)]
-struct Rate {
-    events_per_sec: f64,
-    cpu_per_million: f64,
-    emulator_per_sec: f64,
-}
-
-fn run_count(ctx: &Ctx, emu: &mut Emulator, who: Who, n: u64, timeout: Duration) -> Res<Rate> {
-    emu.idle()?;
-    let client = ctx.client(who, "count", n, emu)?;
-    client.expect("READY", Duration::from_secs(30))?;
-    let sent = emu.cmd(&format!("send {n}"), "SENT", timeout)?;
-    let result = client.result(timeout)?;
-    let sent: Vec<f64> = sent
-        .split_whitespace()
-        .filter_map(|w| w.parse().ok())
-        .collect();
-    let secs = result["secs"].as_f64().unwrap_or(f64::NAN);
-    let count = result["count"].as_f64().unwrap_or(f64::NAN);
-    let cpu = result["cpu_secs"].as_f64().unwrap_or(f64::NAN);
-    let emu_secs = sent.get(1).copied().unwrap_or(f64::NAN);
-    Ok(Rate {
-        // The first event starts the clock: count - 1 intervals.
-        events_per_sec: (count - 1.0) / secs,
-        cpu_per_million: cpu / count * 1e6,
-        emulator_per_sec: n as f64 / emu_secs,
-    })
-}
-
-fn median(mut v: Vec<Rate>) -> Option<Rate> {
-    v.sort_by(|a, b| a.events_per_sec.total_cmp(&b.events_per_sec));
-    v.get(v.len() / 2).copied()
 }
 
 struct Latency {
@@ -504,6 +511,7 @@ struct Opts {
     quick: bool,
     plain: bool,
     tls: bool,
+    syscalls: bool,
 }
 
 impl Opts {
@@ -526,6 +534,7 @@ fn parse(args: &[String]) -> Res<Opts> {
         quick: false,
         plain: true,
         tls: true,
+        syscalls: false,
     };
     let mut it = args.iter();
     let mut idle = true;
@@ -544,8 +553,9 @@ fn parse(args: &[String]) -> Res<Opts> {
             "--no-alternatives" => o.alternatives = false,
             "--plain-only" => o.tls = false,
             "--tls-only" => o.plain = false,
+            "--syscalls" => o.syscalls = true,
             "-h" | "--help" => {
-                return Err("usage: bench [throughput|latency|reconnect|deadlink|idle|memory]... [--quick] [--events N] [--reps N] [--idle-secs N] [--no-idle] [--no-alternatives] [--plain-only | --tls-only]".into())
+                return Err("usage: bench [throughput|latency|reconnect|deadlink|idle|memory]... [--quick] [--events N] [--reps N] [--idle-secs N] [--no-idle] [--no-alternatives] [--plain-only | --tls-only] [--syscalls]".into())
             }
             p @ ("throughput" | "latency" | "reconnect" | "deadlink" | "idle" | "memory") => {
                 o.phases.push(p.to_owned())
@@ -714,6 +724,25 @@ impl Table {
         });
     }
 
+    /// A row whose ratio cells are given (median and range, say).
+    fn row_with_ratios(
+        &mut self,
+        measure: &str,
+        cells: [Option<f64>; 4],
+        ratios: [String; 3],
+        target: &str,
+        verdict: &str,
+    ) {
+        let cell = |v: Option<f64>| v.map(fmt_num).unwrap_or_default();
+        self.rows.push(Row {
+            measure: measure.into(),
+            cells: cells.map(cell),
+            ratios,
+            target: target.into(),
+            verdict: verdict.into(),
+        });
+    }
+
     fn text_row(&mut self, measure: &str, zoom: String, target: &str, verdict: &str) {
         self.rows.push(Row {
             measure: measure.into(),
@@ -773,19 +802,19 @@ pub fn main(args: &[String]) -> Res<()> {
     } else {
         (false, false)
     };
+    let syscalls = opts.syscalls && throughput::perf_stat_works();
+    if opts.syscalls && !syscalls {
+        eprintln!("bench: --syscalls: perf stat cannot count syscall tracepoints here; skipped");
+    }
     let ctx = Ctx {
         exe,
         bench_dir,
         node,
         python,
+        syscalls,
     };
     let started = Instant::now();
     let has = |p: &str| opts.phases.iter().any(|x| x == p);
-    let n = opts.events;
-    // The alternatives are slower: fewer events, same stream.
-    let n_node = n;
-    let n_python = (n / 5).max(1000);
-    let n_python_default = (n / 100).max(1000);
     let mut table = Table::default();
     let mut notes: Vec<String> = Vec::new();
     eprintln!("bench: {}", machine());
@@ -795,129 +824,7 @@ pub fn main(args: &[String]) -> Res<()> {
     }
 
     if has("throughput") {
-        for tls in opts.transports() {
-            let t = if tls { "TLS" } else { "plain" };
-            let mut emu = Emulator::start(&ctx.exe, tls)?;
-            emu.cmd(&format!("prepare {n}"), "OK", Duration::from_secs(60))?;
-            for k in [n_python, n_python_default] {
-                if k != n {
-                    emu.cmd(&format!("prepare {k}"), "OK", Duration::from_secs(60))?;
-                }
-            }
-            let timeout = Duration::from_secs(30 + n / 20_000);
-            let mut runs: HashMap<&str, Vec<Rate>> = HashMap::new();
-            // Interleaved repetitions: drift in the machine hits all alike.
-            for rep in 0..opts.reps {
-                for who in [Who::Discard, Who::Bare, Who::ZoomWs] {
-                    eprintln!(
-                        "bench: throughput {t} {} ({}/{})",
-                        who.label(),
-                        rep + 1,
-                        opts.reps
-                    );
-                    if let Some(r) = report(who.label(), run_count(&ctx, &mut emu, who, n, timeout))
-                    {
-                        eprintln!(
-                            "bench:   {} events/s, {} CPU s per 1M events; emulator {} events/s",
-                            fmt_num(r.events_per_sec),
-                            fmt_num(r.cpu_per_million),
-                            fmt_num(r.emulator_per_sec)
-                        );
-                        runs.entry(who.label()).or_default().push(r);
-                    }
-                }
-            }
-            let mut alt: HashMap<&str, Rate> = HashMap::new();
-            for (who, on, count) in [
-                (Who::Node, ctx.node, n_node),
-                (Who::Python, ctx.python, n_python),
-                (Who::PythonDefault, ctx.python && !tls, n_python_default),
-            ] {
-                if on {
-                    eprintln!("bench: throughput {t} {}", who.label());
-                    let timeout = Duration::from_secs(60 + count / 2_000);
-                    if let Some(r) =
-                        report(who.label(), run_count(&ctx, &mut emu, who, count, timeout))
-                    {
-                        alt.insert(who.label(), r);
-                    }
-                }
-            }
-            if let Some(r) = alt.get(Who::PythonDefault.label()) {
-                notes.push(format!(
-                    "throughput {t}, Python websocket-client as it comes (UTF-8 validated in pure Python), {n_python_default} events: {} events/s, {} CPU s per 1M events; the table's Python column passes skip_utf8_validation=True",
-                    fmt_num(r.events_per_sec),
-                    fmt_num(r.cpu_per_million)
-                ));
-            }
-            let get = |k: &str| runs.get(k).cloned().and_then(median);
-            let (z, b, d) = (get("zoom-ws"), get("bare loop"), get("discard"));
-            let (nd, py) = (
-                alt.get("Node ws").copied(),
-                alt.get("Python websocket-client").copied(),
-            );
-            let ok = match (z, b, nd) {
-                (Some(z), Some(b), nd) => {
-                    z.events_per_sec >= 0.9 * b.events_per_sec
-                        && nd.is_none_or(|nd| z.events_per_sec >= 10.0 * nd.events_per_sec)
-                }
-                _ => false,
-            };
-            table.row(
-                &format!("throughput, {t} (events/s)"),
-                z.map(|r| r.events_per_sec),
-                b.map(|r| r.events_per_sec),
-                nd.map(|r| r.events_per_sec),
-                py.map(|r| r.events_per_sec),
-                "≥ 0.9 × bare, ≥ 10 × Node",
-                verdict(ok),
-            );
-            table.row(
-                &format!("CPU per 1M events, {t} (s)"),
-                z.map(|r| r.cpu_per_million),
-                b.map(|r| r.cpu_per_million),
-                nd.map(|r| r.cpu_per_million),
-                py.map(|r| r.cpu_per_million),
-                "",
-                "",
-            );
-            if let Some(d) = d {
-                table.text_row(
-                    &format!(
-                        "emulator, {t}: discarding client's rate / emulator's send rate (events/s)"
-                    ),
-                    format!(
-                        "{} / {}",
-                        fmt_num(d.events_per_sec),
-                        fmt_num(d.emulator_per_sec)
-                    ),
-                    "not the bottleneck",
-                    verdict(z.is_none_or(|z| d.events_per_sec > 2.0 * z.events_per_sec)),
-                );
-            }
-            if let (Some(zs), Some(bs)) = (runs.get("zoom-ws"), runs.get("bare loop")) {
-                let ratios: Vec<String> = zs
-                    .iter()
-                    .zip(bs)
-                    .map(|(z, b)| format!("{:.2}", z.events_per_sec / b.events_per_sec))
-                    .collect();
-                notes.push(format!(
-                    "throughput {t}: zoom-ws / bare loop in each interleaved repetition: {}",
-                    ratios.join(", ")
-                ));
-            }
-            let send_rates: Vec<String> = [z, b]
-                .iter()
-                .flatten()
-                .map(|r| fmt_num(r.emulator_per_sec))
-                .collect();
-            notes.push(format!(
-                "throughput {t}: {n} events ({} for Python), median of {} runs for the Rust clients; emulator send rate while feeding zoom-ws / bare: {}",
-                n_python,
-                opts.reps,
-                send_rates.join(" / ")
-            ));
-        }
+        throughput::phase(&ctx, &opts, &mut table, &mut notes)?;
     }
 
     if has("latency") {

@@ -2,7 +2,7 @@
 //! times, for callgrind (instruction counts do not depend on the machine's
 //! load): `valgrind --tool=callgrind target/release/zoom-ws-bench __parse crate 20000`.
 //! - `bare`: the bare loop's parsing (frame with `content` unescaped in the
-//!   same pass, then the event into event/event_ts/RawValue payload);
+//!   same pass, then the event's envelope checked and borrowed from it);
 //! - `crate`: the socket thread's own parsing (`zoom_ws::__parse_frame`:
 //!   src/wire.rs and src/event.rs).
 
@@ -18,12 +18,14 @@ struct BareFrame<'a> {
 }
 
 #[derive(Deserialize)]
-struct BareEvent {
-    event: String,
+struct BareEnvelope<'a> {
+    #[serde(borrow)]
+    event: Cow<'a, str>,
     #[allow(dead_code)]
     event_ts: i64,
+    #[serde(borrow)]
     #[allow(dead_code)]
-    payload: Box<RawValue>,
+    payload: &'a RawValue,
 }
 
 pub fn main(args: &[String]) -> Res<()> {
@@ -42,9 +44,10 @@ pub fn main(args: &[String]) -> Res<()> {
         check += match variant {
             "bare" => {
                 let f: BareFrame<'_> = serde_json::from_str(&text).map_err(e)?;
-                let ev: BareEvent =
-                    serde_json::from_str(f.content.as_deref().unwrap_or("")).map_err(e)?;
-                ev.event.len() + f.module.len()
+                let module = f.module.len();
+                let json = f.content.unwrap_or_default().into_owned();
+                let ev: BareEnvelope<'_> = serde_json::from_str(&json).map_err(e)?;
+                ev.event.len() + module
             }
             "crate" => {
                 let ev = zoom_ws::__parse_frame(&text).ok_or("not an event")?;
