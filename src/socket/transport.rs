@@ -21,6 +21,11 @@ use crate::tls::TlsConfig;
 /// rare under load.
 const SLACK: Duration = Duration::from_millis(5);
 
+/// Under TLS, rustls asks for at most a record (16 KiB, often 4 KiB) per
+/// read; one read of the socket into a buffer this large serves many of
+/// them (plain reads come from tungstenite's own 128 KiB buffer instead).
+const TLS_READ_BUFFER: usize = 64 * 1024;
+
 /// RFC 8305's "Connection Attempt Delay": the next address is tried this
 /// long after the previous one if that one has not connected yet.
 const NEXT_ADDRESS_AFTER: Duration = Duration::from_millis(250);
@@ -33,6 +38,8 @@ const NEXT_ADDRESS_AFTER: Duration = Duration::from_millis(250);
 /// 2 s late). So a timeout is aimed at 15/16 of the time left before the
 /// window's end, and any wake-up inside the window counts: the heartbeat
 /// goes out on time, with one wake-up, instead of late.
+///
+/// Under TLS it also buffers: see [`TLS_READ_BUFFER`].
 pub(crate) struct Tcp {
     pub sock: TcpStream,
     shared: Arc<Shared>,
@@ -40,6 +47,14 @@ pub(crate) struct Tcp {
     pub window: Option<(Instant, Instant)>,
     /// The read timeout currently set on the socket.
     timeout: Option<Duration>,
+    /// Reads of the socket so far (syscalls, not reads served from
+    /// `buf`): while it stands still, no time passed in the kernel.
+    pub reads: u64,
+    /// Read ahead for TLS: `buf[pos..end]` is not handed on yet.
+    buffered: bool,
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
 }
 
 impl Tcp {
@@ -49,6 +64,33 @@ impl Tcp {
             shared,
             window: None,
             timeout: None,
+            reads: 0,
+            buffered: false,
+            buf: Vec::new(),
+            pos: 0,
+            end: 0,
+        }
+    }
+
+    /// One read of the socket, with the wake window's timeout.
+    fn read_socket(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            self.arm()?;
+            self.reads += 1;
+            match self.sock.read(buf) {
+                // A read half shut down by `request_stop` reads as end of
+                // file: report it as a timeout, so the WebSocket stays
+                // usable for the Close frame.
+                Ok(0) if self.shared.stopping() => return Err(io::ErrorKind::WouldBlock.into()),
+                // A signal handled elsewhere in the process: read again
+                // (re-armed: the time it took counts).
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    if self.shared.stopping() {
+                        return Err(io::ErrorKind::WouldBlock.into());
+                    }
+                }
+                other => return other,
+            }
         }
     }
 
@@ -78,24 +120,27 @@ impl Tcp {
 }
 
 impl Read for Tcp {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            self.arm()?;
-            match self.sock.read(buf) {
-                // A read half shut down by `request_stop` reads as end of
-                // file: report it as a timeout, so the WebSocket stays
-                // usable for the Close frame.
-                Ok(0) if self.shared.stopping() => return Err(io::ErrorKind::WouldBlock.into()),
-                // A signal handled elsewhere in the process: read again
-                // (re-armed: the time it took counts).
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                    if self.shared.stopping() {
-                        return Err(io::ErrorKind::WouldBlock.into());
-                    }
-                }
-                other => return other,
-            }
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos < self.end {
+            let n = (self.end - self.pos).min(out.len());
+            out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+            self.pos += n;
+            return Ok(n);
         }
+        if !self.buffered || out.len() >= TLS_READ_BUFFER {
+            return self.read_socket(out);
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        if buf.is_empty() {
+            buf = vec![0; TLS_READ_BUFFER];
+        }
+        let got = self.read_socket(&mut buf);
+        self.buf = buf;
+        let got = got?;
+        let n = got.min(out.len());
+        out[..n].copy_from_slice(&self.buf[..n]);
+        (self.pos, self.end) = (n, got);
+        Ok(n)
     }
 }
 
@@ -123,10 +168,11 @@ impl Stream {
     }
 
     /// Wraps a connected socket in TLS for `ep`, when it is `wss`.
-    pub fn new(tcp: Tcp, ep: &Endpoint, tls: &TlsConfig) -> Result<Stream> {
+    pub fn new(mut tcp: Tcp, ep: &Endpoint, tls: &TlsConfig) -> Result<Stream> {
         if !ep.secure {
             return Ok(Stream::Plain(tcp));
         }
+        tcp.buffered = true;
         let name = ServerName::try_from(ep.host.clone())
             .map_err(|e| Error::Config(format!("WebSocket URL host {:?}: {e}", ep.host)))?;
         let conn = ClientConnection::new(tls.rustls_config(), name).map_err(|e| Error::Tls {
@@ -335,6 +381,26 @@ mod tests {
         tcp.shared.request_stop();
         let e = tcp.read(&mut [0u8; 8]).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn small_reads_are_served_from_one_read_of_the_socket() {
+        let (mut tcp, mut peer) = tcp();
+        tcp.buffered = true;
+        let data: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+        peer.write_all(&data).unwrap();
+        drop(peer);
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 100];
+        loop {
+            match tcp.read(&mut chunk).unwrap() {
+                0 => break,
+                n => got.extend_from_slice(&chunk[..n]),
+            }
+        }
+        assert_eq!(got, data);
+        // 10,000 bytes in reads of 100: a few socket reads, not a hundred.
+        assert!(tcp.reads < 10, "{} reads", tcp.reads);
     }
 
     #[test]
