@@ -103,7 +103,8 @@ fn run() -> Result<(), zoom_ws::Error> {
     let mut role = Role::Standby;
     let mut last_status = std::time::Instant::now();
     loop {
-        if let Ok(sig) = sig_rx.try_recv() {
+        // A signal at once; otherwise a look at the status every 200 ms.
+        if let Ok(sig) = sig_rx.recv_timeout(Duration::from_millis(200)) {
             handle.close();
             return if sig == SIGTERM {
                 log::info!("SIGTERM: handing over");
@@ -113,8 +114,6 @@ fn run() -> Result<(), zoom_ws::Error> {
                 relay.stop()
             };
         }
-        // Wake on a role change, a signal check every 200 ms.
-        relay.wait_until(Duration::from_millis(200), |s| s.role != role);
         let status = relay.status();
         if status.role != role {
             log::info!(
