@@ -102,6 +102,7 @@
 //! | `jwt` | yes | `zoom_ws::jwt` | ring, base64 | 21 |
 //! | `stream` | yes | `Client`, `oauth`, `rest`; turns on `jwt` | tungstenite, ureq, rustls, webpki-roots, crossbeam-channel, log | 46 |
 //! | `mock` | no | `zoom_ws::mock`; turns on `stream` | rcgen | 54 |
+//! | `redis` | no | `zoom_ws::ha`; turns on `stream` | redis | 81 |
 //!
 //! The default (`stream`, `webhook`, `jwt`) compiles 46 crates: `webhook`
 //! and `jwt` add nothing that `stream` does not already bring.
