@@ -267,8 +267,7 @@ impl Api {
     /// A builder for an API client on the OAuth tokens of `tokens`, with
     /// their TLS configuration ([`TokenSource::tls_config`]).
     pub fn builder(tokens: TokenSource) -> ApiBuilder {
-        let tls = tokens.tls_config().clone();
-        ApiBuilder::new(AuthConfig::OAuth(tokens)).tls(tls)
+        ApiBuilder::new(AuthConfig::OAuth(tokens))
     }
 
     /// A builder for an API client that signs Video SDK API JWTs.
@@ -547,16 +546,19 @@ pub struct ApiBuilder {
 
 impl ApiBuilder {
     fn new(auth: AuthConfig) -> Self {
-        // On a token source's tokens, its proxy (already resolved).
-        let proxy = match &auth {
-            AuthConfig::OAuth(tokens) => tokens.proxy_config().clone(),
-            AuthConfig::Jwt { .. } => ProxyConfig::Env,
+        // On a token source's tokens, its proxy (already resolved) and its
+        // TLS configuration.
+        let (proxy, tls) = match &auth {
+            AuthConfig::OAuth(tokens) => {
+                (tokens.proxy_config().clone(), tokens.tls_config().clone())
+            }
+            AuthConfig::Jwt { .. } => (ProxyConfig::Env, TlsConfig::default()),
         };
         ApiBuilder {
             auth,
             proxy,
             base_url: None,
-            tls: TlsConfig::default(),
+            tls,
             timeouts: HttpTimeouts::default(),
             backoff: Backoff::default(),
             max_retries: DEFAULT_MAX_RETRIES,
