@@ -33,7 +33,7 @@ pub const DEFAULT_WS_URL: &str = "wss://ws.zoom.us/ws";
 #[non_exhaustive]
 pub enum ChannelPolicy {
     /// No bound: every event is kept until the user reads it; memory grows
-    /// with the backlog (an event costs its JSON text plus about 80 bytes),
+    /// with the backlog (an event costs its JSON text plus about 110 bytes),
     /// and a WARN is logged as the backlog first reaches 10,000, 100,000,
     /// 1,000,000 and 10,000,000 events. The default: Zoom never re-sends an
     /// event, so dropping one is worse than buffering it.
@@ -83,7 +83,9 @@ pub struct ClientBuilder {
     backoff: Backoff,
     gate: Option<Gate>,
     max_message_size: usize,
-    channel: ChannelPolicy,
+    /// None: not set ([`ChannelPolicy::Unbounded`], or the shared channel's).
+    channel: Option<ChannelPolicy>,
+    share_events: Option<EventChannel>,
     tls: Option<TlsConfig>,
     extra_roots_pem: Vec<Vec<u8>>,
     http_timeouts: HttpTimeouts,
@@ -104,7 +106,8 @@ impl Default for ClientBuilder {
             backoff: Backoff::default(),
             gate: None,
             max_message_size: 16 << 20,
-            channel: ChannelPolicy::Unbounded,
+            channel: None,
+            share_events: None,
             tls: None,
             extra_roots_pem: Vec::new(),
             http_timeouts: HttpTimeouts::default(),
@@ -244,8 +247,49 @@ impl ClientBuilder {
     }
 
     /// How events wait for the user. Default [`ChannelPolicy::Unbounded`].
+    /// With [`ClientBuilder::share_events_with`], the shared channel's
+    /// policy applies: leave this unset, or set the same.
     pub fn channel(mut self, policy: ChannelPolicy) -> Self {
-        self.channel = policy;
+        self.channel = Some(policy);
+        self
+    }
+
+    /// Sends this client's events into the event channel of `other`, so
+    /// that one loop reads the events of several subscriptions:
+    /// [`Client::events`] of both is the same receiver, and each event
+    /// says where it came from ([`Event::subscription_id`]). The
+    /// iteration ends when every client sending into the channel has
+    /// stopped; closing one leaves the others' events flowing. State
+    /// changes ([`Client::states`]) and the counters stay per client.
+    ///
+    /// The channel keeps the policy `other` was built with (each client
+    /// counts the events it dropped). A [`ChannelPolicy::Bounded`] channel
+    /// cannot be shared: its byte count is kept by one sender. If `other`
+    /// has stopped by the time of [`ClientBuilder::connect`], that is an
+    /// [`Error::Config`].
+    ///
+    /// ```no_run
+    /// let a = zoom_ws::Client::builder()
+    ///     .credentials(zoom_ws::Credentials::from_env()?)
+    ///     .subscription_id("subscription-a")
+    ///     .connect()?;
+    /// let b = zoom_ws::Client::builder()
+    ///     .token_source(a.token_source())
+    ///     .subscription_id("subscription-b")
+    ///     .share_events_with(&a)
+    ///     .connect()?;
+    /// for ev in a.events() {
+    ///     println!("{:?} {}", ev.subscription_id(), ev.name());
+    /// }
+    /// # drop(b);
+    /// # Ok::<_, zoom_ws::Error>(())
+    /// ```
+    pub fn share_events_with(mut self, other: &Client) -> Self {
+        self.share_events = Some(EventChannel {
+            events: other.events.clone(),
+            shared: other.shared.clone(),
+            limits: other.limits,
+        });
         self
     }
 
@@ -299,6 +343,37 @@ impl ClientBuilder {
         self
     }
 
+    /// The limits of a new channel with `policy`.
+    fn limits(&self, policy: ChannelPolicy) -> Result<Limits> {
+        Ok(match policy {
+            ChannelPolicy::Unbounded => Limits {
+                events: None,
+                bytes: None,
+            },
+            ChannelPolicy::DropNewest { capacity: 0 }
+            | ChannelPolicy::Bounded { max_events: 0, .. } => {
+                return Err(Error::Config("channel capacity must be at least 1".into()))
+            }
+            ChannelPolicy::Bounded { max_bytes, .. } if max_bytes < self.max_message_size => {
+                return Err(Error::Config(format!(
+                    "channel max_bytes ({max_bytes}) must be at least max_message_size ({}), or the largest events could never be delivered",
+                    self.max_message_size
+                )))
+            }
+            ChannelPolicy::DropNewest { capacity } => Limits {
+                events: Some(capacity),
+                bytes: None,
+            },
+            ChannelPolicy::Bounded {
+                max_events,
+                max_bytes,
+            } => Limits {
+                events: Some(max_events),
+                bytes: Some(max_bytes),
+            },
+        })
+    }
+
     fn settings(&self) -> Result<(Tokens, Settings)> {
         let tokens = match (&self.credentials, &self.token_source) {
             (Some(_), Some(_)) => {
@@ -334,33 +409,21 @@ impl ClientBuilder {
             (None, true) => TlsConfig::default(),
             (None, false) => TlsConfig::with_extra_roots_pem(&self.extra_roots_pem.concat())?,
         };
-        let limits = match self.channel {
-            ChannelPolicy::Unbounded => Limits {
-                events: None,
-                bytes: None,
-            },
-            ChannelPolicy::DropNewest { capacity: 0 }
-            | ChannelPolicy::Bounded { max_events: 0, .. } => {
-                return Err(Error::Config("channel capacity must be at least 1".into()))
+        let limits = match (&self.share_events, self.channel) {
+            (None, policy) => self.limits(policy.unwrap_or_default())?,
+            (Some(shared), None) => shared.limits,
+            (Some(shared), Some(policy)) if self.limits(policy)? == shared.limits => shared.limits,
+            (Some(_), Some(_)) => {
+                return Err(Error::Config(
+                    "share_events_with: the shared channel keeps its own policy; set .channel(..) on the client that owns it".into(),
+                ))
             }
-            ChannelPolicy::Bounded { max_bytes, .. } if max_bytes < self.max_message_size => {
-                return Err(Error::Config(format!(
-                    "channel max_bytes ({max_bytes}) must be at least max_message_size ({}), or the largest events could never be delivered",
-                    self.max_message_size
-                )))
-            }
-            ChannelPolicy::DropNewest { capacity } => Limits {
-                events: Some(capacity),
-                bytes: None,
-            },
-            ChannelPolicy::Bounded {
-                max_events,
-                max_bytes,
-            } => Limits {
-                events: Some(max_events),
-                bytes: Some(max_bytes),
-            },
         };
+        if self.share_events.is_some() && limits.bytes.is_some() {
+            return Err(Error::Config(
+                "share_events_with: a channel with a byte limit (ChannelPolicy::Bounded) cannot be shared; use DropNewest".into(),
+            ));
+        }
         if self.max_message_size < 1024 {
             return Err(Error::Config(
                 "max_message_size must be at least 1024 bytes".into(),
@@ -411,6 +474,25 @@ impl ClientBuilder {
     /// with backoff for up to `first_connect_timeout`.
     pub fn connect(self) -> Result<Client> {
         let (tokens, settings) = self.settings()?;
+        let (events_tx, events) = match &self.share_events {
+            None => match settings.limits.events {
+                None => crossbeam_channel::unbounded(),
+                Some(n) => crossbeam_channel::bounded(n),
+            },
+            Some(other) => match lock(&other.shared.events_tx).clone() {
+                Some(tx) => (tx, other.events.clone()),
+                None => return Err(Error::Config(
+                    "share_events_with: that client has stopped, and its event channel is closed"
+                        .into(),
+                )),
+            },
+        };
+        // What each event says it came from: the id, or the URL's.
+        let subscription: Option<Arc<str>> = settings
+            .subscription_id
+            .clone()
+            .or_else(|| query_param(&settings.endpoint.path_and_query, "subscriptionId"))
+            .map(Arc::from);
         let (tokens, refresher) = match tokens {
             Tokens::Own(credentials) => {
                 let refresher = TokenRefresher::start(
@@ -426,13 +508,11 @@ impl ClientBuilder {
         };
         // A bad credential fails here, before any thread touches the socket.
         tokens.wait(settings.first_connect_timeout)?;
-        let (events_tx, events) = match settings.limits.events {
-            None => crossbeam_channel::unbounded(),
-            Some(n) => crossbeam_channel::bounded(n),
-        };
         let (states_tx, states) = crossbeam_channel::bounded(STATES_CAPACITY);
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
         let (shared, stop_rx) = Shared::new();
+        // For clients that will share this channel; gone when the thread ends.
+        *lock(&shared.events_tx) = Some(events_tx.clone());
         if let Some(refresher) = &refresher {
             shared.on_stop(Box::new(refresher.stopper()));
         }
@@ -446,7 +526,9 @@ impl ClientBuilder {
             states.clone(),
             shared.clone(),
             settings.limits,
+            subscription,
         );
+        let limits = settings.limits;
         let thread = socket::Thread {
             settings,
             tokens: tokens.clone(),
@@ -459,6 +541,7 @@ impl ClientBuilder {
             .map_err(|e| Error::network("starting the socket thread", e))?;
         let mut client = Client {
             events,
+            limits,
             states,
             shared,
             tokens,
@@ -487,6 +570,25 @@ impl ClientBuilder {
             }
         }
     }
+}
+
+/// Another client's event channel, for [`ClientBuilder::share_events_with`].
+#[derive(Clone)]
+struct EventChannel {
+    events: Receiver<Event>,
+    /// The other client's socket state, which holds a sender while its
+    /// thread runs.
+    shared: Arc<Shared>,
+    limits: Limits,
+}
+
+/// The decoded value of `name` in the query of `path_and_query`, if any.
+fn query_param(path_and_query: &str, name: &str) -> Option<String> {
+    let (_, query) = path_and_query.split_once('?')?;
+    query.split('&').find_map(|pair| {
+        let value = pair.strip_prefix(name)?.strip_prefix('=')?;
+        Some(String::from_utf8_lossy(&crate::text::percent_decode(value)).into_owned())
+    })
 }
 
 /// Where a client's tokens come from.
@@ -520,6 +622,7 @@ impl fmt::Debug for ClientBuilder {
             .field("heartbeat", &self.heartbeat)
             .field("dead_link_timeout", &self.dead_link_timeout)
             .field("channel", &self.channel)
+            .field("share_events", &self.share_events.is_some())
             .field("proxy", &self.proxy)
             .finish_non_exhaustive()
     }
@@ -548,6 +651,8 @@ impl fmt::Debug for ClientBuilder {
 /// while this one iterates.
 pub struct Client {
     events: Receiver<Event>,
+    /// The limits of the event channel, for clients that share it.
+    limits: Limits,
     states: Receiver<StateChange>,
     shared: Arc<Shared>,
     tokens: TokenSource,
@@ -565,8 +670,10 @@ impl Client {
 
     /// The events, in the order Zoom sent them. Iterating blocks until the
     /// next event; the iteration ends when the client stops (closed, or a
-    /// fatal error: see [`Client::close`] for which). Events already queued
-    /// are still delivered after a stop.
+    /// fatal error: see [`Client::close`] for which), or with
+    /// [`ClientBuilder::share_events_with`] when every client sending into
+    /// the channel has. Events already queued are still delivered after a
+    /// stop.
     pub fn events(&self) -> &Receiver<Event> {
         &self.events
     }
@@ -726,5 +833,18 @@ impl Closer {
 impl fmt::Debug for Closer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Closer").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_param;
+
+    #[test]
+    fn query_params_are_found_by_whole_name_and_decoded() {
+        let q = "/ws?subscriptionIdx=no&subscriptionId=s%2Fb%20c&x";
+        assert_eq!(query_param(q, "subscriptionId").as_deref(), Some("s/b c"));
+        assert_eq!(query_param(q, "x"), None, "a name without a value");
+        assert_eq!(query_param("/ws", "subscriptionId"), None);
     }
 }

@@ -16,6 +16,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 use serde::Deserialize;
@@ -34,13 +35,26 @@ use crate::error::{Error, Result};
 /// assert_eq!(ev.payload(), r#"{"object":{"id":"1"}}"#);
 /// # Ok::<_, zoom_ws::Error>(())
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Event {
     json: String,
     name: Name,
     ts: Option<i64>,
     payload: Option<Range<usize>>,
+    /// Set by the socket thread: one refcount per event.
+    subscription: Option<Arc<str>>,
 }
+
+/// Equal when Zoom sent the same JSON; where it came from
+/// ([`Event::subscription_id`]) is not compared.
+impl PartialEq for Event {
+    fn eq(&self, other: &Event) -> bool {
+        (&self.json, &self.name, self.ts, &self.payload)
+            == (&other.json, &other.name, other.ts, &other.payload)
+    }
+}
+
+impl Eq for Event {}
 
 /// The event name: a slice of `json`, or a copy when it had escapes.
 #[derive(Clone, PartialEq, Eq)]
@@ -74,6 +88,7 @@ impl Event {
                 name,
                 ts,
                 payload,
+                subscription: None,
             }),
             None => Event::from_json_serde(json),
         }
@@ -117,6 +132,7 @@ impl Event {
             name,
             ts,
             payload,
+            subscription: None,
         })
     }
 
@@ -171,6 +187,19 @@ impl Event {
     /// after the second decoding of `content`).
     pub fn json(&self) -> &str {
         &self.json
+    }
+
+    /// The id of the WebSocket subscription the event came in on, for
+    /// events from a [`Client`](crate::Client) (several clients can share
+    /// one channel: `ClientBuilder::share_events_with`); `None` for events
+    /// parsed here or received by webhook.
+    pub fn subscription_id(&self) -> Option<&str> {
+        self.subscription.as_deref()
+    }
+
+    #[cfg(feature = "stream")]
+    pub(crate) fn set_subscription(&mut self, id: Option<Arc<str>>) {
+        self.subscription = id;
     }
 
     /// The complete event JSON, consuming the event.
@@ -412,6 +441,7 @@ mod tests {
                             name,
                             ts,
                             payload,
+                            subscription: None,
                         };
                         assert!(fast == ev, "{m:?}: {fast:?} vs {ev:?}");
                     }

@@ -428,3 +428,111 @@ fn close_while_zoom_confirms_a_reconnect_still_sends_1000() {
         assert_eq!(zoom.wait_for_close_code(WAIT), Some(1000));
     }
 }
+
+#[test]
+fn clients_share_one_event_channel_and_each_event_names_its_subscription() {
+    let za = MockZoom::builder()
+        .subscription_id("sub-a")
+        .start()
+        .unwrap();
+    let zb = MockZoom::builder()
+        .subscription_id("sub-b")
+        .start()
+        .unwrap();
+    let a = builder(&za).connect().unwrap();
+    let b = builder(&zb).share_events_with(&a).connect().unwrap();
+    let events = a.events().clone();
+    let seen = |ev: zoom_ws::Event| (ev.subscription_id().map(str::to_owned), ev.timestamp_ms());
+    let tagged = |sub: &str, seq: i64| (Some(sub.to_owned()), Some(seq));
+
+    za.send_event_json(&event(1));
+    assert_eq!(seen(next_event(&a)), tagged("sub-a", 1));
+    zb.send_event_json(&event(2));
+    assert_eq!(
+        seen(next_event(&a)),
+        tagged("sub-b", 2),
+        "b's event in a's receiver"
+    );
+    za.send_event_json(&event(3));
+    assert_eq!(
+        seen(next_event(&b)),
+        tagged("sub-a", 3),
+        "a's event in b's receiver"
+    );
+    assert_eq!((a.delivered_events(), b.delivered_events()), (2, 1));
+
+    // Closing one leaves the other's events flowing.
+    a.close().unwrap();
+    assert_eq!(za.wait_for_close_code(WAIT), Some(1000));
+    zb.send_event_json(&event(4));
+    assert_eq!(seen(events.recv_timeout(WAIT).unwrap()), tagged("sub-b", 4));
+    // The iteration ends when the last one stops.
+    b.close().unwrap();
+    assert_eq!(
+        events.recv_timeout(WAIT),
+        Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+    );
+    // Parsed events come from no subscription.
+    assert_eq!(
+        zoom_ws::Event::from_json(event(5))
+            .unwrap()
+            .subscription_id(),
+        None
+    );
+}
+
+#[test]
+fn sharing_refuses_a_byte_bounded_channel_another_policy_and_a_stopped_client() {
+    use zoom_ws::{ChannelPolicy, Error};
+    let zoom = MockZoom::start().unwrap();
+    let config_error = |b: ClientBuilder, part: &str| match b.connect() {
+        Err(Error::Config(m)) => assert!(m.contains(part), "{m}"),
+        other => panic!("expected a configuration error about {part:?}, got {other:?}"),
+    };
+    let bounded = builder(&zoom)
+        .channel(ChannelPolicy::Bounded {
+            max_events: 10,
+            max_bytes: 16 << 20,
+        })
+        .connect()
+        .unwrap();
+    config_error(builder(&zoom).share_events_with(&bounded), "byte limit");
+    config_error(
+        builder(&zoom)
+            .share_events_with(&bounded)
+            .channel(ChannelPolicy::DropNewest { capacity: 10 }),
+        "own policy",
+    );
+    bounded.close().unwrap();
+    // Stopped: its thread has dropped every sender, and so its channel
+    // cannot come back to life.
+    let stopped = builder(&zoom).connect().unwrap();
+    let events = stopped.events().clone();
+    stopped.closer().close();
+    assert_eq!(
+        events.recv_timeout(WAIT),
+        Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+    );
+    config_error(builder(&zoom).share_events_with(&stopped), "stopped");
+    stopped.close().unwrap();
+}
+
+#[test]
+fn events_name_the_subscription_of_the_url_too() {
+    let zoom = MockZoom::start().unwrap();
+    let client = Client::builder()
+        .credentials(zoom.credentials())
+        .url(format!(
+            "{}?subscriptionId={}",
+            zoom.ws_url(),
+            zoom.subscription_id()
+        ))
+        .connect()
+        .unwrap();
+    zoom.send_event_json(&event(1));
+    assert_eq!(
+        next_event(&client).subscription_id(),
+        Some(zoom.subscription_id())
+    );
+    client.close().unwrap();
+}

@@ -39,6 +39,7 @@ use tungstenite::WebSocket;
 use crate::backoff::{random_unit, Backoff};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
+use crate::event::Event;
 use crate::oauth::{AccessToken, TokenSource};
 use crate::proxy::ProxyConfig;
 use crate::state::StateChange;
@@ -95,6 +96,10 @@ pub(crate) struct Shared {
     pub reconnects: AtomicU64,
     /// The fatal error the thread stopped on, if any.
     pub fatal: Mutex<Option<Error>>,
+    /// A sender of the event channel for clients that share it
+    /// (`ClientBuilder::share_events_with`); taken when the thread ends, so
+    /// that the channel closes with the last thread sending into it.
+    pub events_tx: Mutex<Option<Sender<Event>>>,
     /// Set when the thread has finished, for a bounded join.
     finished: (Mutex<bool>, Condvar),
 }
@@ -114,6 +119,7 @@ impl Shared {
             skipped: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             fatal: Mutex::new(None),
+            events_tx: Mutex::new(None),
             finished: (Mutex::new(false), Condvar::new()),
         };
         (Arc::new(shared), rx)
@@ -205,6 +211,7 @@ impl Thread {
         *lock(&self.shared.finished.0) = true;
         self.shared.finished.1.notify_all();
         // The outcome is stored: now end the user's iterators.
+        lock(&self.shared.events_tx).take();
         drop(out);
     }
 

@@ -45,6 +45,8 @@ pub(crate) struct Outbox {
     queued_bytes: usize,
     /// The next unbounded backlog warning to give (index into BACKLOG_WARNINGS).
     next_warning: usize,
+    /// What each event says it came from ([`Event::subscription_id`]).
+    subscription: Option<Arc<str>>,
 }
 
 impl Outbox {
@@ -54,6 +56,7 @@ impl Outbox {
         states_oldest: Receiver<StateChange>,
         shared: Arc<Shared>,
         limits: Limits,
+        subscription: Option<Arc<str>>,
     ) -> Self {
         Outbox {
             events,
@@ -64,12 +67,14 @@ impl Outbox {
             sizes: VecDeque::new(),
             queued_bytes: 0,
             next_warning: 0,
+            subscription,
         }
     }
 
     /// Hands one event to the user, by the channel policy: never blocks;
     /// an event over a limit is dropped and counted.
-    pub fn deliver(&mut self, ev: Event) {
+    pub fn deliver(&mut self, mut ev: Event) {
+        ev.set_subscription(self.subscription.clone());
         if let Some(max) = self.limits.bytes {
             // The channel is FIFO: whatever left it is the oldest sent.
             let queued = self.events.len();
@@ -179,7 +184,7 @@ mod tests {
         let (stx, srx) = crossbeam_channel::bounded(2);
         let (shared, _) = Shared::new();
         (
-            Outbox::new(tx, stx, srx, shared, Limits { events, bytes }),
+            Outbox::new(tx, stx, srx, shared, Limits { events, bytes }, None),
             rx,
         )
     }
