@@ -1,124 +1,23 @@
 //! Runs the built-in Zoom emulator as a standalone server, for trying
-//! `examples/listen.rs` (or any client, in any language) without Zoom.
+//! `examples/listen.rs` (or any client, in any language) without Zoom:
+//! `zoom-ws emulator`, as an example (the code is src/bin/zoom-ws/emulator.rs).
 //!
 //! ```text
 //! cargo run --example emulator            # wss:// with a generated test CA
 //! cargo run --example emulator -- --plain # ws://
 //! ```
 //!
-//! It prints the environment for `listen` (ZOOM_* variables; with TLS the
-//! test CA is written for ZOOM_CA_FILE to `ca.pem` in a new private
-//! directory with a random name under the temporary directory, removed at
-//! the end), then reads
-//! commands from stdin, one per line:
-//!
-//! - a JSON object: sent as an event (`{"event":"meeting.started",...}`)
-//! - `drop`: drop the connections abruptly; `close [code]`: close them cleanly
-//! - `silent` / `resume`: stop and restart answering heartbeats
-//! - `reject`: reject the token in-band
-//! - `stats`: print connections, heartbeats, token requests, close codes
-//!
-//! It exits at the end of stdin.
+//! It prints the environment for `listen`, then reads commands from stdin
+//! (event JSON, `drop`, `close [code]`, `silent`, `resume`, `reject`,
+//! `stats`: see `--help`), and exits at the end of stdin.
 
-use std::io::{BufRead, Write};
-use std::path::PathBuf;
+#[path = "../src/bin/zoom-ws/args.rs"]
+mod args;
+#[path = "../src/bin/zoom-ws/emulator.rs"]
+mod emulator;
+#[path = "support/stderr_log.rs"]
+mod stderr_log;
 
-use zoom_ws::mock::MockZoom;
-
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let plain = std::env::args().any(|a| a == "--plain");
-    // A test secret for a local emulator, printed on purpose.
-    let secret = "emulator-client-secret";
-    let zoom = MockZoom::builder()
-        .tls(!plain)
-        .client_secret(secret)
-        .start()?;
-    println!("export ZOOM_ACCOUNT_ID={}", zoom.account_id());
-    println!("export ZOOM_CLIENT_ID={}", zoom.client_id());
-    println!("export ZOOM_CLIENT_SECRET={}", secret);
-    println!("export ZOOM_SUBSCRIPTION_ID={}", zoom.subscription_id());
-    println!("export ZOOM_OAUTH_URL={}", zoom.token_url());
-    println!("export ZOOM_WS_URL={}", zoom.ws_url());
-    let ca_dir = match zoom.ca_pem() {
-        Some(pem) => {
-            let (dir, path) = write_private(pem.as_bytes())?;
-            println!("export ZOOM_CA_FILE={}", path.display());
-            Some(dir)
-        }
-        None => None,
-    };
-    println!("# ready: type event JSON, or drop | close [code] | silent | resume | reject | stats");
-    for line in std::io::stdin().lock().lines() {
-        let line = line?;
-        let mut words = line.split_whitespace();
-        match words.next() {
-            None => {}
-            Some(w) if w.starts_with('{') => {
-                let n = zoom.send_event_json(line.trim());
-                println!("# sent to {n} connection(s)");
-            }
-            Some("drop") => println!("# dropped {}", zoom.drop_connections()),
-            Some("close") => {
-                let code = words.next().and_then(|c| c.parse().ok()).unwrap_or(1000);
-                println!("# closed {}", zoom.close_connections(code, ""));
-            }
-            Some("silent") => println!("# silent on {}", zoom.go_silent()),
-            Some("resume") => println!("# resumed {}", zoom.resume()),
-            Some("reject") => println!(
-                "# rejected on {}",
-                zoom.reject_token("message", "Invalid Token")
-            ),
-            Some("stats") => println!(
-                "# connections {}, live {}, heartbeats {}, token requests {}, close codes {:?}",
-                zoom.connection_count(),
-                zoom.live_connections(),
-                zoom.heartbeat_count(),
-                zoom.token_requests().len(),
-                zoom.client_closes()
-                    .iter()
-                    .map(|c| c.code)
-                    .collect::<Vec<_>>()
-            ),
-            Some(other) => println!("# unknown command {other:?}"),
-        }
-    }
-    if let Some(dir) = ca_dir {
-        let _ = std::fs::remove_dir_all(dir);
-    }
-    Ok(())
-}
-
-/// Writes `pem` to `ca.pem` in a new directory only this user can enter
-/// (0700 on Unix), under the temporary directory, with a random name.
-/// Creating the directory fails if anything (a symlink included) already has
-/// that name, and the file is created new inside it, so nothing planted by
-/// another user is followed or overwritten. Returns the directory and the
-/// file.
-fn write_private(pem: &[u8]) -> std::io::Result<(PathBuf, PathBuf)> {
-    use std::hash::{BuildHasher, Hasher};
-    let mut builder = std::fs::DirBuilder::new();
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    let mut attempts = 0;
-    let dir = loop {
-        // RandomState is seeded from the OS's randomness: an unguessable name.
-        let random = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        let dir = std::env::temp_dir().join(format!("zoom-ws-emulator-{random:016x}"));
-        match builder.create(&dir) {
-            Ok(()) => break dir,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 8 => {
-                attempts += 1;
-            }
-            Err(e) => return Err(e),
-        }
-    };
-    let path = dir.join("ca.pem");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(&path)?.write_all(pem)?;
-    Ok((dir, path))
+fn main() -> std::process::ExitCode {
+    emulator::main(std::env::args_os().skip(1))
 }

@@ -816,8 +816,8 @@ impl fmt::Debug for Client {
 /// (dropped or [`Client::close`]d by its owner) joins the threads.
 ///
 /// It takes locks, so it is not for a signal handler itself: call it from
-/// a thread that waits for signals, as `examples/listen.rs` does with
-/// signal-hook's `Signals` iterator.
+/// a thread that waits for signals, as `zoom-ws listen`
+/// (src/bin/zoom-ws/listen.rs) does with signal-hook's `Signals` iterator.
 #[derive(Clone)]
 pub struct Closer {
     shared: Arc<Shared>,

@@ -103,6 +103,7 @@
 //! | `stream` | yes | `Client`, `oauth`, `rest`; turns on `jwt` | tungstenite, ureq, rustls, webpki-roots, crossbeam-channel, log | 46 |
 //! | `mock` | no | `zoom_ws::mock`; turns on `stream` | rcgen | 54 |
 //! | `redis` | no | `zoom_ws::ha`; turns on `stream` | redis | 81 |
+//! | `cli` | no | the `zoom-ws` binary (`cargo install zoom-ws --features cli`); turns on `stream`, `webhook`, `jwt`, `mock` | signal-hook | 57 |
 //!
 //! The default (`stream`, `webhook`, `jwt`) compiles 46 crates: `webhook`
 //! and `jwt` add nothing that `stream` does not already bring.

@@ -1,9 +1,10 @@
-#![allow(dead_code)] // each example uses part of it
-//! A tiny `log` backend for the examples: writes to stderr, level from
-//! RUST_LOG (`error`, `warn`, `info`, `debug`, `trace`, optionally per target
-//! as `zoom_ws=debug,warn`). Default: `info` (or as the example says) for
-//! zoom_ws, `warn` for the rest. A target spec applies to the target and the
-//! modules under it (`zoom_ws` covers `zoom_ws::rest`, not `zoom_wsx`).
+#![allow(dead_code)] // each user (the command, the examples) uses part of it
+//! A tiny `log` backend for the `zoom-ws` command and the examples: writes
+//! to stderr, level from RUST_LOG (`error`, `warn`, `info`, `debug`,
+//! `trace`, optionally per target as `zoom_ws=debug,warn`). Default: `info`
+//! (or as the caller says) for zoom_ws, `warn` for the rest. A target spec
+//! applies to the target and the modules under it (`zoom_ws` covers
+//! `zoom_ws::rest`, not `zoom_wsx`).
 //!
 //! TRACE of the dependencies that log raw wire bytes is never let through
 //! by accident: the targets `ureq`, `ureq_proto` (hex dumps of the token
