@@ -104,9 +104,10 @@ fn ready() {
 }
 
 /// The last event of a count arrived: the parent takes its outside
-/// measurement now, while every thread still runs.
+/// measurement now, while every thread still runs, and says when it is done.
 fn counted() {
     println!("COUNTED");
+    let _ = await_parent();
 }
 
 static COMMANDS: std::sync::OnceLock<Receiver<String>> = std::sync::OnceLock::new();

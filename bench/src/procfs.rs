@@ -102,20 +102,20 @@ pub fn status_kib_of(base: &str, name: &str) -> u64 {
 pub fn thread_deltas(before: &[ThreadStat], after: &[ThreadStat]) -> serde_json::Value {
     let mut out = serde_json::Map::new();
     for a in after {
-        let Some(b) = before.iter().find(|b| b.tid == a.tid) else {
+        // A thread that ended while it was being read has no name.
+        let Some(b) = before.iter().find(|b| b.tid == a.tid && !a.name.is_empty()) else {
             continue;
         };
         let entry = out
             .entry(a.name.clone())
             .or_insert_with(|| serde_json::json!({"cpu_ms": 0.0, "wakeups": 0, "preempted": 0}));
         let add = |v: &serde_json::Value, d: f64| v.as_f64().unwrap_or(0.0) + d;
-        entry["cpu_ms"] = add(&entry["cpu_ms"], (a.cpu_ns - b.cpu_ns) as f64 / 1e6).into();
-        entry["wakeups"] = add(&entry["wakeups"], (a.voluntary - b.voluntary) as f64).into();
-        entry["preempted"] = add(
-            &entry["preempted"],
-            (a.nonvoluntary - b.nonvoluntary) as f64,
-        )
-        .into();
+        let cpu = a.cpu_ns.saturating_sub(b.cpu_ns) as f64 / 1e6;
+        entry["cpu_ms"] = add(&entry["cpu_ms"], cpu).into();
+        let woke = a.voluntary.saturating_sub(b.voluntary) as f64;
+        entry["wakeups"] = add(&entry["wakeups"], woke).into();
+        let preempted = a.nonvoluntary.saturating_sub(b.nonvoluntary) as f64;
+        entry["preempted"] = add(&entry["preempted"], preempted).into();
     }
     serde_json::Value::Object(out)
 }

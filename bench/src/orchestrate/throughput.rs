@@ -89,7 +89,7 @@ pub(super) fn run_count(
         w.push("--".into());
         w
     });
-    let client = ctx.client_wrapped(who, "count", n, emu, wrap)?;
+    let mut client = ctx.client_wrapped(who, "count", n, emu, wrap)?;
     // Under valgrind (BENCH_WRAP_...), a client starts and runs far slower.
     let slow = std::env::var(format!("BENCH_WRAP_{}", who.wrap_name()))
         .is_ok_and(|w| w.contains("valgrind"));
@@ -112,6 +112,8 @@ pub(super) fn run_count(
     let sent = emu.cmd(&format!("send {n}"), "SENT", timeout)?;
     client.expect("COUNTED", timeout)?;
     let after = procfs::threads_of(&base);
+    // The Rust clients wait for this before they close (and end threads).
+    client.send("measured")?;
     let result = client.result(timeout)?;
     // Ends the client (and perf stat, which then writes its file).
     drop(client);
