@@ -248,28 +248,10 @@ pub(crate) fn form_decode(s: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `%XX` decoded (by the crate's one percent-decoder), `+` a space: form
+/// encoding, where a plus is sent as `%2B`.
 fn percent_decode(s: &str) -> String {
-    fn hex(c: u8) -> Option<u8> {
-        (c as char).to_digit(16).map(|d| d as u8)
-    }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(hi), Some(lo)) => {
-                    out.push(hi << 4 | lo);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&crate::text::percent_decode(&s.replace('+', " "))).into_owned()
 }
 
 /// One accepted connection, start to end. Errors are the client's problem:
