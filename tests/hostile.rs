@@ -6,137 +6,19 @@
 //! count what they receive and stop on drop. Every test runs under a
 //! watchdog: a hang fails in seconds.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::Arc;
-use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use zoom_ws::{Credentials, Error, HttpTimeouts, RefreshOptions};
+
+mod common;
+use common::http::Server;
+use common::{watchdog, Rng};
 
 // The examples' logger, compiled here so that `cargo test` runs its test
 // `wire_targets_need_naming_for_trace`: TRACE of ureq, ureq_proto,
 // tungstenite and rustls only when RUST_LOG names them.
 #[path = "../examples/support/stderr_log.rs"]
 mod stderr_log;
-
-/// Bound of every wait, and of every test.
-const WATCHDOG: Duration = Duration::from_secs(10);
-
-/// Runs `test` on its own thread; fails if it takes longer than `WATCHDOG`.
-fn watchdog(test: impl FnOnce() + Send + 'static) {
-    let (done_tx, done_rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        test();
-        let _ = done_tx.send(());
-    });
-    match done_rx.recv_timeout(WATCHDOG) {
-        Ok(()) => handle.join().unwrap(),
-        Err(RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the test ended without reporting"),
-        },
-        Err(RecvTimeoutError::Timeout) => panic!("test hung for more than {WATCHDOG:?}"),
-    }
-}
-
-/// An HTTP server on 127.0.0.1 that answers every request with the same
-/// status and body, and counts the requests.
-struct Canned {
-    addr: SocketAddr,
-    requests: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Canned {
-    fn start(status: u16, body: impl Into<Vec<u8>>) -> Canned {
-        let body = body.into();
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().unwrap();
-        let requests = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (requests, stop) = (requests.clone(), stop.clone());
-            thread::spawn(move || {
-                for stream in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    if let Ok(stream) = stream {
-                        let _ = answer(stream, status, &body, &requests);
-                    }
-                }
-            })
-        };
-        Canned {
-            addr,
-            requests,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn requests(&self) -> usize {
-        self.requests.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for Canned {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Reads one request head (and a Content-Length body), counts it, writes
-/// the answer. Counting comes first, so that a call that has returned has
-/// its request counted. `None` if no complete request head arrived.
-fn answer(mut stream: TcpStream, status: u16, body: &[u8], count: &AtomicUsize) -> Option<()> {
-    stream.set_read_timeout(Some(WATCHDOG)).ok()?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = stream.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-    let length: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + length {
-        let n = stream.read(&mut chunk).ok()?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    count.fetch_add(1, Ordering::SeqCst);
-    let head = format!(
-        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).ok()?;
-    stream.write_all(body).ok()?;
-    stream.flush().ok()
-}
 
 fn opts() -> RefreshOptions {
     RefreshOptions::default().timeouts(HttpTimeouts::new(
@@ -160,7 +42,7 @@ fn token_answer_of_the_wrong_json_shape_is_not_quoted() {
             format!(r#"{{"access_token":[{token:?}]}}"#),
             format!(r#"{{"expires_in":{token:?},"access_token":7}}"#),
         ] {
-            let server = Canned::start(200, body.clone());
+            let server = Server::canned(200, body.clone());
             let creds = Credentials::client_credentials("id", "client-secret")
                 .with_token_url(format!("{}/oauth/token", server.url()))
                 .unwrap();
@@ -169,7 +51,7 @@ fn token_answer_of_the_wrong_json_shape_is_not_quoted() {
             assert!(matches!(e, Error::InvalidResponse { .. }), "{shown}");
             assert!(!shown.contains("ECHOED"), "{body:.40}: {shown}");
             assert!(shown.len() < 1024, "{body:.40}: {} bytes", shown.len());
-            assert_eq!(server.requests(), 1);
+            assert_eq!(server.count(), 1);
         }
     });
 }
@@ -182,7 +64,7 @@ fn token_answer_of_the_wrong_json_shape_is_not_quoted() {
 #[test]
 fn crlf_in_urls_is_refused_and_nothing_connects() {
     watchdog(|| {
-        let server = Canned::start(200, "{}");
+        let server = Server::canned(200, "{}");
         let base = server.url();
         let ws = base.replacen("http://", "ws://", 1);
         let injected = [
@@ -218,32 +100,23 @@ fn crlf_in_urls_is_refused_and_nothing_connects() {
                 .unwrap_err();
             assert!(matches!(e, Error::Config(_)), "{bad:?}: {e:?}");
         }
-        assert_eq!(server.requests(), 0);
+        assert_eq!(server.count(), 0);
     });
 }
 
 // ---------------------------------------------------------------- properties
 
-/// A tiny deterministic PRNG (xorshift64): property tests without a
-/// dependency, reproducible from the seed.
-struct XorShift(u64);
+/// Random JSON, on the shared PRNG.
+trait JsonGen {
+    fn ws(&mut self) -> &'static str;
+    fn string(&mut self) -> (String, String);
+    fn number(&mut self) -> String;
+    fn value(&mut self, depth: u32) -> String;
+    fn object(&mut self, depth: u32, fields: Vec<String>) -> String;
+    fn event(&mut self) -> (String, String);
+}
 
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len() as u64) as usize]
-    }
-
+impl JsonGen for Rng {
     /// JSON whitespace, usually none.
     fn ws(&mut self) -> &'static str {
         ["", "", "", " ", "\n", "\t", "\r\n  "][self.below(7) as usize]
@@ -356,7 +229,7 @@ impl XorShift {
 /// an object) and comes out byte for byte, with its name decoded.
 #[test]
 fn any_event_survives_frame_wrap_then_parse() {
-    let mut rng = XorShift(0xA076_1D64_78BD_642F);
+    let mut rng = Rng(0xA076_1D64_78BD_642F);
     for i in 0..3000 {
         let (json, name) = rng.event();
         let Ok(direct) = zoom_ws::Event::from_json(json.clone()) else {

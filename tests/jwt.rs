@@ -10,6 +10,9 @@ use base64::Engine as _;
 use zoom_ws::jwt::{self, ApiToken, Role, SessionToken, Validation, DEFAULT_LIFETIME};
 use zoom_ws::{Error, JwtError, Secret};
 
+mod common;
+use common::Rng;
+
 fn at(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs)
 }
@@ -662,18 +665,12 @@ fn extreme_times_never_overflow() {
     decode_with(&payload, NOW, Validation::default().leeway(Duration::MAX)).unwrap();
 }
 
-/// A tiny deterministic PRNG (xorshift64): property tests without a
-/// dependency, reproducible.
-struct XorShift(u64);
+/// Random strings, on the shared PRNG.
+trait Strings {
+    fn string(&mut self, max: u64) -> String;
+}
 
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
+impl Strings for Rng {
     /// A string of 0 to `max` characters from a mix of ASCII, JSON
     /// specials, controls, non-ASCII and astral characters.
     fn string(&mut self, max: u64) -> String {
@@ -691,7 +688,7 @@ impl XorShift {
 /// field, and the token fails with any other secret.
 #[test]
 fn sign_then_decode_arbitrary_claims() {
-    let mut rng = XorShift(0xD1B5_4A32_D192_ED03);
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
     for _ in 0..300 {
         let secret = Secret::new(format!("s{}", rng.string(40)));
         let key = rng.string(30);

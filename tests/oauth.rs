@@ -3,15 +3,14 @@
 //! Debug, Display and logs.
 //!
 //! Each test starts its own scripted server on 127.0.0.1 (port 0) and stops
-//! it on drop. Every wait is bounded (`WATCHDOG`), so a hang fails in seconds;
+//! it on drop. Every wait is bounded (`WAIT`), so a hang fails in seconds;
 //! threads synchronise through channels, never through sleeps.
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Barrier, Mutex, OnceLock};
-use std::thread::{self, JoinHandle};
+use std::io;
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::sync::{Arc, Barrier};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -20,281 +19,45 @@ use zoom_ws::{
     TokenRefresher,
 };
 
-/// Bound of every wait in these tests.
-const WATCHDOG: Duration = Duration::from_secs(10);
+mod common;
+use common::http::{json, Reply, Server};
+use common::WAIT;
+
 /// The client secret of every test: it must never show up anywhere.
 const SECRET: &str = "cs-SECRET-9f8e7d6c5b4a";
 /// Every access token the servers hand out starts with this.
 const TOKEN_MARK: &str = "at-TOKEN-1a2b3c4d";
 
-// ---------------------------------------------------------------- server
-
-/// One request as the server saw it.
-#[derive(Debug, Clone)]
-struct Recorded {
-    at: Instant,
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Recorded {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// What the server does with a request.
-#[derive(Debug, Clone)]
-enum Reply {
-    /// Status, extra headers, body.
-    Respond(u16, Vec<(&'static str, String)>, String),
-    /// Read the request, then never answer (the connection stays open
-    /// until the server stops).
-    Hang,
-}
-
-fn json(status: u16, body: &str) -> Reply {
-    Reply::Respond(status, Vec::new(), body.to_owned())
-}
-
 /// A token answer with token `TOKEN_MARK-<n>`.
 fn token_reply(n: usize, expires_in: i64) -> Reply {
     json(
         200,
-        &format!(
+        format!(
             r#"{{"access_token":"{TOKEN_MARK}-{n}","token_type":"bearer","expires_in":{expires_in},"scope":"meeting:read:admin user:read:admin","api_url":"https://api.zoom.us","unknown_field":[1,2]}}"#
         ),
     )
 }
 
-/// A scripted HTTP/1.1 server: request `i` gets `script[i]` (the last entry
-/// repeats). Every request is recorded on `requests`.
-struct Server {
-    addr: SocketAddr,
-    tls: bool,
-    requests: Receiver<Recorded>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Server {
-    fn start(script: Vec<Reply>) -> Server {
-        Self::start_with(script, None)
-    }
-
-    fn start_with(script: Vec<Reply>, tls: Option<Arc<rustls::ServerConfig>>) -> Server {
-        assert!(!script.is_empty());
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().unwrap();
-        let (tx, requests) = mpsc::channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        let is_tls = tls.is_some();
-        let thread = {
-            let stop = stop.clone();
-            thread::Builder::new()
-                .name("oauth-test-server".into())
-                .spawn(move || serve(listener, script, tls, tx, stop))
-                .unwrap()
-        };
-        Server {
-            addr,
-            tls: is_tls,
-            requests,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn url(&self) -> String {
-        let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://{}/oauth/token?not=logged", self.addr)
-    }
-
-    /// The next request, or a test failure after `WATCHDOG`.
-    fn next_request(&self) -> Recorded {
-        self.requests
-            .recv_timeout(WATCHDOG)
-            .expect("the server saw no request in time")
-    }
-
-    /// True if no request arrives within `window` (a bounded negative check).
-    fn quiet_for(&self, window: Duration) -> bool {
-        matches!(
-            self.requests.recv_timeout(window),
-            Err(RecvTimeoutError::Timeout)
-        )
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the blocking accept.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-trait Stream: Read + Write + Send {}
-impl<T: Read + Write + Send> Stream for T {}
-
-fn serve(
-    listener: TcpListener,
-    script: Vec<Reply>,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    tx: Sender<Recorded>,
-    stop: Arc<AtomicBool>,
-) {
-    let mut served = 0usize;
-    // Connections that are never answered, kept open until the end.
-    let mut hung: Vec<Box<dyn Stream>> = Vec::new();
-    for conn in listener.incoming() {
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
-        let Ok(tcp) = conn else { continue };
-        let _ = tcp.set_read_timeout(Some(WATCHDOG));
-        let _ = tcp.set_write_timeout(Some(WATCHDOG));
-        let mut stream: Box<dyn Stream> = match &tls {
-            Some(cfg) => match rustls::ServerConnection::new(cfg.clone()) {
-                Ok(c) => Box::new(rustls::StreamOwned::new(c, tcp)),
-                Err(_) => continue,
-            },
-            None => Box::new(tcp),
-        };
-        // A client that gave up (TLS refused, say) sends nothing usable.
-        let Ok(request) = read_request(&mut stream) else {
-            continue;
-        };
-        let reply = script[served.min(script.len() - 1)].clone();
-        served += 1;
-        let _ = tx.send(request);
-        match reply {
-            Reply::Hang => hung.push(stream),
-            Reply::Respond(status, headers, body) => {
-                let mut head = format!(
-                    "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-                    reason(status),
-                    body.len()
-                );
-                for (k, v) in headers {
-                    head.push_str(&format!("{k}: {v}\r\n"));
-                }
-                head.push_str("\r\n");
-                let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(body.as_bytes());
-                let _ = stream.flush();
-            }
-        }
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "Whatever",
-    }
-}
-
-fn read_request(stream: &mut dyn Stream) -> io::Result<Recorded> {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        if stream.read(&mut byte)? == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        buf.push(byte[0]);
-        if buf.len() > 64 * 1024 {
-            return Err(io::ErrorKind::InvalidData.into());
-        }
-    }
-    let at = Instant::now();
-    let head = String::from_utf8_lossy(&buf).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next().unwrap_or("").split(' ');
-    let method = first.next().unwrap_or("").to_owned();
-    let path = first.next().unwrap_or("").to_owned();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let len = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-        .unwrap_or(0);
-    let mut body = vec![0u8; len];
-    stream.read_exact(&mut body)?;
-    Ok(Recorded {
-        at,
-        method,
-        path,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
+/// The token URL on `server`, with a query that must never be logged.
+fn token_url(server: &Server) -> String {
+    format!("{}/oauth/token?not=logged", server.url())
 }
 
 // ---------------------------------------------------------------- logging
 
-/// Captures every log line at DEBUG and above, from every test of this
-/// binary (tests run in parallel; all of them use `SECRET` and `TOKEN_MARK`).
+/// Every log line at DEBUG and above, from every test of this binary
+/// (tests run in parallel; all of them use `SECRET` and `TOKEN_MARK`).
 ///
 /// TRACE stays off on purpose: ureq's TRACE (target `ureq_proto`) hex-dumps
 /// the raw wire bytes, Authorization header and token answer included. The
 /// crate documents that and tells users to filter it; this test checks
 /// every level the crate itself controls.
-struct Capture {
-    lines: Mutex<Vec<String>>,
-}
-
-impl log::Log for Capture {
-    fn enabled(&self, metadata: &log::Metadata) -> bool {
-        metadata.level() <= log::Level::Debug
-    }
-
-    fn log(&self, record: &log::Record) {
-        if self.enabled(record.metadata()) {
-            let line = format!("{} {}: {}", record.level(), record.target(), record.args());
-            self.lines
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(line);
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-fn capture() -> &'static Capture {
-    static CAPTURE: OnceLock<&'static Capture> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let capture: &'static Capture = Box::leak(Box::new(Capture {
-            lines: Mutex::new(Vec::new()),
-        }));
-        log::set_logger(capture).expect("no other logger in this test binary");
-        log::set_max_level(log::LevelFilter::Debug);
-        capture
-    })
+fn capture() -> &'static common::logs::Capture {
+    common::logs::capture(log::LevelFilter::Debug, &[])
 }
 
 fn logged() -> Vec<String> {
-    capture()
-        .lines
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
+    capture().lines()
 }
 
 // ---------------------------------------------------------------- helpers
@@ -302,14 +65,14 @@ fn logged() -> Vec<String> {
 fn account_creds(server: &Server) -> Credentials {
     capture();
     Credentials::account_credentials("acct id/1+x", "client-id-1", SECRET)
-        .with_token_url(server.url())
+        .with_token_url(token_url(server))
         .unwrap()
 }
 
 fn client_creds(server: &Server) -> Credentials {
     capture();
     Credentials::client_credentials("client-id-2", SECRET)
-        .with_token_url(server.url())
+        .with_token_url(token_url(server))
         .unwrap()
 }
 
@@ -349,15 +112,15 @@ fn assert_no_secret(what: &str, text: &str) {
 
 #[test]
 fn account_credentials_request_is_exact() {
-    let server = Server::start(vec![token_reply(1, 3600)]);
+    let server = Server::script(vec![token_reply(1, 3600)]);
     let before = Instant::now();
     let token = fetch_token(&account_creds(&server), &fast_opts()).unwrap();
 
     let req = server.next_request();
     assert_eq!(req.method, "POST");
-    assert_eq!(req.path, "/oauth/token?not=logged");
+    assert_eq!(req.target, "/oauth/token?not=logged");
     assert_eq!(
-        req.body,
+        req.text(),
         "grant_type=account_credentials&account_id=acct+id%2F1%2Bx"
     );
     assert_eq!(
@@ -385,11 +148,11 @@ fn account_credentials_request_is_exact() {
 
 #[test]
 fn client_credentials_request_is_exact() {
-    let server = Server::start(vec![token_reply(1, 3600)]);
+    let server = Server::script(vec![token_reply(1, 3600)]);
     let token = fetch_token(&client_creds(&server), &fast_opts()).unwrap();
     let req = server.next_request();
     assert_eq!(req.method, "POST");
-    assert_eq!(req.body, "grant_type=client_credentials");
+    assert_eq!(req.text(), "grant_type=client_credentials");
     assert_eq!(
         req.header("authorization"),
         Some(expected_basic("client-id-2").as_str())
@@ -407,14 +170,14 @@ fn client_credentials_request_is_exact() {
 #[test]
 fn refreshes_ahead_of_expiry() {
     // A 2 s token is replaced 1.8 s after it was requested (lifetime / 10 early).
-    let server = Server::start(vec![
+    let server = Server::script(vec![
         token_reply(1, 2),
         token_reply(2, 2),
         token_reply(3, 2),
     ]);
     let refresher = TokenRefresher::start(account_creds(&server), fast_opts());
     let source = refresher.source();
-    let first = source.wait(WATCHDOG).unwrap();
+    let first = source.wait(WAIT).unwrap();
     assert_eq!(first.generation(), 1);
     assert_eq!(first.secret().expose(), format!("{TOKEN_MARK}-1"));
     assert_eq!(source.current().unwrap().generation(), 1);
@@ -428,7 +191,7 @@ fn refreshes_ahead_of_expiry() {
     );
     assert!(r2.at < first.expires_at(), "refresh started after expiry");
 
-    let second = source.wait_for_newer(1, WATCHDOG).unwrap();
+    let second = source.wait_for_newer(1, WAIT).unwrap();
     let arrived = Instant::now();
     assert_eq!(second.generation(), 2);
     assert_eq!(second.secret().expose(), format!("{TOKEN_MARK}-2"));
@@ -444,10 +207,10 @@ fn refreshes_ahead_of_expiry() {
 
 #[test]
 fn forced_refreshes_coalesce() {
-    let server = Server::start(vec![token_reply(1, 3600), token_reply(2, 3600)]);
+    let server = Server::script(vec![token_reply(1, 3600), token_reply(2, 3600)]);
     let refresher = TokenRefresher::start(account_creds(&server), fast_opts());
     let source = refresher.source();
-    let first = source.wait(WATCHDOG).unwrap();
+    let first = source.wait(WAIT).unwrap();
     let r1 = server.next_request();
 
     // Five threads report the same token rejected at the same moment.
@@ -467,7 +230,7 @@ fn forced_refreshes_coalesce() {
     // The rejected token is not handed out any more.
     assert!(source.current().is_none_or(|t| t.generation() > 1));
 
-    let second = source.wait(WATCHDOG).unwrap();
+    let second = source.wait(WAIT).unwrap();
     assert_eq!(second.generation(), 2);
     let r2 = server.next_request();
     // A rejected token is replaced at once: no 1 s floor for it.
@@ -486,7 +249,7 @@ fn forced_refreshes_coalesce() {
 #[test]
 fn stop_is_prompt_even_mid_request() {
     // The server never answers; the overall timeout is long.
-    let server = Server::start(vec![Reply::Hang]);
+    let server = Server::script(vec![Reply::Hang]);
     let mut opts = fast_opts();
     opts.timeouts = HttpTimeouts::new(Duration::from_secs(30), Duration::from_secs(30));
     let refresher = TokenRefresher::start(account_creds(&server), opts);
@@ -499,7 +262,7 @@ fn stop_is_prompt_even_mid_request() {
         let _ = done_tx.send(());
     });
     done_rx
-        .recv_timeout(WATCHDOG)
+        .recv_timeout(WAIT)
         .expect("stop() hung on a request in flight");
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(matches!(source.wait(Duration::ZERO), Err(Error::Closed)));
@@ -508,32 +271,32 @@ fn stop_is_prompt_even_mid_request() {
 
 #[test]
 fn stop_is_prompt_while_waiting_to_refresh() {
-    let server = Server::start(vec![token_reply(1, 3600)]);
+    let server = Server::script(vec![token_reply(1, 3600)]);
     let refresher = TokenRefresher::start(account_creds(&server), fast_opts());
     let source = refresher.source();
-    source.wait(WATCHDOG).unwrap();
+    source.wait(WAIT).unwrap();
     let (done_tx, done_rx) = mpsc::channel();
     thread::spawn(move || {
         drop(refresher);
         let _ = done_tx.send(());
     });
     done_rx
-        .recv_timeout(WATCHDOG)
+        .recv_timeout(WAIT)
         .expect("dropping the refresher hung");
-    assert!(matches!(source.wait(WATCHDOG), Err(Error::Closed)));
+    assert!(matches!(source.wait(WAIT), Err(Error::Closed)));
 }
 
 // ---------------------------------------------------------------- failures
 
 fn assert_fatal_invalid_client(status: u16) {
-    let server = Server::start(vec![json(
+    let server = Server::script(vec![json(
         status,
         r#"{"reason":"Invalid client_id or client_secret","error":"invalid_client"}"#,
     )]);
     let started = Instant::now();
     let refresher = TokenRefresher::start(account_creds(&server), fast_opts());
     let source = refresher.source();
-    let err = source.wait(WATCHDOG).unwrap_err();
+    let err = source.wait(WAIT).unwrap_err();
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "{:?}",
@@ -551,11 +314,7 @@ fn assert_fatal_invalid_client(status: u16) {
     assert!(matches!(source.fatal_error(), Some(Error::Auth { .. })));
     // The thread ended on it: joining returns at once, and it asked once.
     refresher.stop();
-    assert_eq!(
-        server.requests.try_iter().count(),
-        1,
-        "retried a fatal error"
-    );
+    assert_eq!(server.seen().len(), 1, "retried a fatal error");
 }
 
 #[test]
@@ -570,7 +329,7 @@ fn invalid_client_401_is_fatal_after_one_request() {
 
 #[test]
 fn unsupported_grant_type_is_fatal() {
-    let server = Server::start(vec![json(
+    let server = Server::script(vec![json(
         400,
         r#"{"reason":"unsupported grant type","error":"unsupported_grant_type"}"#,
     )]);
@@ -586,14 +345,14 @@ fn unsupported_grant_type_is_fatal() {
     // The refresh thread gives up on it too.
     let refresher = TokenRefresher::start(client_creds(&server), fast_opts());
     assert!(matches!(
-        refresher.source().wait(WATCHDOG),
+        refresher.source().wait(WAIT),
         Err(Error::Auth { .. })
     ));
 }
 
 #[test]
 fn other_4xx_without_oauth_error_is_not_transient() {
-    let server = Server::start(vec![Reply::Respond(
+    let server = Server::script(vec![Reply::Respond(
         404,
         Vec::new(),
         "<html>Not Found</html>".into(),
@@ -610,7 +369,7 @@ fn other_4xx_without_oauth_error_is_not_transient() {
 
 #[test]
 fn redirects_are_not_followed() {
-    let server = Server::start(vec![
+    let server = Server::script(vec![
         Reply::Respond(302, vec![("Location", "/elsewhere".into())], String::new()),
         token_reply(1, 3600),
     ]);
@@ -618,27 +377,27 @@ fn redirects_are_not_followed() {
     assert!(matches!(err, Error::Http { status: 302, .. }), "{err:?}");
     assert!(!err.is_transient());
     server.next_request();
-    assert!(server.requests.try_recv().is_err(), "followed the redirect");
+    assert!(server.seen().is_empty(), "followed the redirect");
 }
 
 #[test]
 fn server_error_is_retried() {
-    let server = Server::start(vec![
+    let server = Server::script(vec![
         json(503, r#"{"reason":"try later"}"#),
         json(500, "oops"),
         token_reply(1, 3600),
     ]);
     let refresher = TokenRefresher::start(account_creds(&server), fast_opts());
-    let token = refresher.source().wait(WATCHDOG).unwrap();
+    let token = refresher.source().wait(WAIT).unwrap();
     assert_eq!(token.generation(), 1);
     assert_eq!(token.secret().expose(), format!("{TOKEN_MARK}-1"));
     refresher.stop();
-    assert_eq!(server.requests.try_iter().count(), 3);
+    assert_eq!(server.seen().len(), 3);
 }
 
 #[test]
 fn retry_after_is_honoured() {
-    let server = Server::start(vec![
+    let server = Server::script(vec![
         Reply::Respond(
             429,
             vec![("Retry-After", "1".into())],
@@ -648,7 +407,7 @@ fn retry_after_is_honoured() {
     ]);
     let refresher = TokenRefresher::start(account_creds(&server), fast_opts());
     let source = refresher.source();
-    let token = source.wait(WATCHDOG).unwrap();
+    let token = source.wait(WAIT).unwrap();
     assert_eq!(token.generation(), 1);
     let r1 = server.next_request();
     let r2 = server.next_request();
@@ -661,7 +420,7 @@ fn retry_after_is_honoured() {
     refresher.stop();
 
     // fetch_token reports it.
-    let server = Server::start(vec![Reply::Respond(
+    let server = Server::script(vec![Reply::Respond(
         429,
         vec![("Retry-After", "7".into())],
         String::new(),
@@ -673,12 +432,12 @@ fn retry_after_is_honoured() {
 
 #[test]
 fn wait_times_out_with_the_last_transient_error() {
-    let server = Server::start(vec![json(503, r#"{"reason":"maintenance"}"#)]);
+    let server = Server::script(vec![json(503, r#"{"reason":"maintenance"}"#)]);
     let refresher = TokenRefresher::start(account_creds(&server), fast_opts());
     let source = refresher.source();
     server.next_request();
     // Once the first failure is in, wait reports it at the deadline.
-    let deadline = Instant::now() + WATCHDOG;
+    let deadline = Instant::now() + WAIT;
     let err = loop {
         assert!(Instant::now() < deadline, "no transient error reported");
         let e = source.wait(Duration::from_millis(50)).unwrap_err();
@@ -694,7 +453,7 @@ fn wait_times_out_with_the_last_transient_error() {
 
 #[test]
 fn garbage_body_is_a_clear_error() {
-    let server = Server::start(vec![Reply::Respond(
+    let server = Server::script(vec![Reply::Respond(
         200,
         Vec::new(),
         "<html><body>Captive portal login</body></html>".into(),
@@ -707,11 +466,11 @@ fn garbage_body_is_a_clear_error() {
         "{msg}"
     );
 
-    let server = Server::start(vec![json(200, r#"{"token_type":"bearer"}"#)]);
+    let server = Server::script(vec![json(200, r#"{"token_type":"bearer"}"#)]);
     let err = fetch_token(&client_creds(&server), &fast_opts()).unwrap_err();
     assert!(err.to_string().contains("no access_token"), "{err}");
 
-    let server = Server::start(vec![json(200, &"x".repeat(2 << 20))]);
+    let server = Server::script(vec![json(200, "x".repeat(2 << 20))]);
     let err = fetch_token(&client_creds(&server), &fast_opts()).unwrap_err();
     assert!(matches!(err, Error::InvalidResponse { .. }), "{err:?}");
     assert!(err.to_string().contains("larger than"), "{err}");
@@ -719,7 +478,7 @@ fn garbage_body_is_a_clear_error() {
 
 #[test]
 fn silent_server_hits_the_overall_timeout() {
-    let server = Server::start(vec![Reply::Hang]);
+    let server = Server::script(vec![Reply::Hang]);
     let mut opts = fast_opts();
     opts.timeouts = HttpTimeouts::new(Duration::from_millis(500), Duration::from_millis(500));
     let started = Instant::now();
@@ -816,7 +575,7 @@ fn test_ca() -> TestCa {
 #[test]
 fn tls_endpoint_trusted_through_extra_root() {
     let ca = test_ca();
-    let server = Server::start_with(vec![token_reply(1, 3600)], Some(ca.server.clone()));
+    let server = Server::script_tls(vec![token_reply(1, 3600)], ca.server.clone());
     let creds = client_creds(&server);
     assert!(creds.token_url().starts_with("https://"));
 
@@ -838,7 +597,7 @@ fn tls_endpoint_trusted_through_extra_root() {
     let token = fetch_token(&creds, &opts).unwrap();
     assert_eq!(token.secret().expose(), format!("{TOKEN_MARK}-1"));
     let req = server.next_request();
-    assert_eq!(req.body, "grant_type=client_credentials");
+    assert_eq!(req.text(), "grant_type=client_credentials");
     assert_eq!(
         req.header("authorization"),
         Some(expected_basic("client-id-2").as_str())
@@ -846,7 +605,7 @@ fn tls_endpoint_trusted_through_extra_root() {
 
     // The refresh thread uses the same configuration.
     let refresher = TokenRefresher::start(creds, opts);
-    assert!(refresher.source().wait(WATCHDOG).is_ok());
+    assert!(refresher.source().wait(WAIT).is_ok());
 }
 
 // ---------------------------------------------------------------- secrets
@@ -856,8 +615,8 @@ fn secrets_stay_out_of_debug_display_and_logs() {
     let basic = expected_basic("client-id-1");
     let b64 = basic.trim_start_matches("Basic ").to_owned();
     // Servers that echo the secret (and the Basic header) back in errors.
-    let server = Server::start(vec![
-        json(500, &format!(r#"{{"reason":"boom {SECRET} {b64}"}}"#)),
+    let server = Server::script(vec![
+        json(500, format!(r#"{{"reason":"boom {SECRET} {b64}"}}"#)),
         Reply::Respond(503, Vec::new(), format!("plain text {SECRET}")),
         token_reply(1, 3600),
     ]);
@@ -866,15 +625,15 @@ fn secrets_stay_out_of_debug_display_and_logs() {
 
     let refresher = TokenRefresher::start(creds.clone(), fast_opts());
     let source = refresher.source();
-    let token = source.wait(WATCHDOG).unwrap();
+    let token = source.wait(WAIT).unwrap();
     assert_no_secret("AccessToken Debug", &format!("{token:?} {token:#?}"));
     assert_no_secret("TokenSource Debug", &format!("{source:?}"));
     assert_no_secret("TokenRefresher Debug", &format!("{refresher:?}"));
     refresher.stop();
 
     // Errors: echoed secrets are scrubbed; token bodies are never quoted.
-    let failing = Server::start(vec![
-        json(502, &format!(r#"{{"reason":"{SECRET}"}}"#)),
+    let failing = Server::script(vec![
+        json(502, format!(r#"{{"reason":"{SECRET}"}}"#)),
         Reply::Respond(
             200,
             Vec::new(),
@@ -884,7 +643,7 @@ fn secrets_stay_out_of_debug_display_and_logs() {
         // Repeats: the refresh thread below stops on it.
         json(
             401,
-            &format!(r#"{{"reason":"bad {SECRET}","error":"invalid_client"}}"#),
+            format!(r#"{{"reason":"bad {SECRET}","error":"invalid_client"}}"#),
         ),
     ]);
     let creds = account_creds(&failing);
@@ -894,7 +653,7 @@ fn secrets_stay_out_of_debug_display_and_logs() {
         assert_no_secret("error", &format!("{err} {err:?} {err:#?}"));
     }
     let fatal = TokenRefresher::start(creds, fast_opts());
-    assert!(fatal.source().wait(WATCHDOG).is_err());
+    assert!(fatal.source().wait(WAIT).is_err());
     drop(fatal);
 
     let lines = logged();

@@ -18,33 +18,8 @@ use crossbeam_channel::{Receiver, Sender};
 use zoom_ws::mock::{MockZoom, TokenFailure};
 use zoom_ws::{Backoff, Client, ClientBuilder, Error, HttpTimeouts, StateChange};
 
-/// Generous bound for anything that should happen "at once".
-const WAIT: Duration = Duration::from_secs(10);
-
-fn builder(zoom: &MockZoom) -> ClientBuilder {
-    Client::builder()
-        .credentials(zoom.credentials())
-        .url(zoom.ws_url())
-        .subscription_id(zoom.subscription_id())
-        .tls(zoom.tls_config())
-}
-
-fn event(seq: u64) -> String {
-    format!(
-        r#"{{"event":"meeting.started","event_ts":{seq},"payload":{{"object":{{"id":{seq}}}}}}}"#
-    )
-}
-
-/// Runs `f` on a thread and returns its result, or fails the test if it
-/// takes longer than the watchdog.
-fn within_watchdog<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = crossbeam_channel::bounded(1);
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(WAIT * 2)
-        .expect("finished within the watchdog")
-}
+mod common;
+use common::{builder, event, watchdog, WAIT};
 
 /// A WebSocket endpoint that reads the upgrade request and then trickles
 /// a valid-looking answer, one byte every 200 ms, forever: a middlebox
@@ -175,7 +150,7 @@ fn a_background_refresh_failure_is_visible_and_ends_the_stream_only_when_the_tok
         Some(2)
     );
     // Then the token runs out: the stream ends with that error.
-    let rest: Vec<_> = within_watchdog({
+    let rest: Vec<_> = watchdog({
         let events = client.events().clone();
         move || events.iter().collect()
     });
@@ -208,7 +183,7 @@ fn a_panic_in_the_socket_thread_ends_the_stream_with_an_error() {
         .unwrap();
     zoom.drop_connections();
     let events = client.events().clone();
-    let seen = within_watchdog(move || events.iter().count());
+    let seen = watchdog(move || events.iter().count());
     assert_eq!(seen, 0);
     match client.error() {
         Some(Error::Panicked { thread, message }) => {
@@ -217,7 +192,7 @@ fn a_panic_in_the_socket_thread_ends_the_stream_with_an_error() {
         }
         other => panic!("{other:?}"),
     }
-    let err = within_watchdog(move || client.close()).unwrap_err();
+    let err = watchdog(move || client.close()).unwrap_err();
     assert!(err.to_string().contains("panicked"), "{err}");
 }
 
@@ -285,7 +260,7 @@ fn a_closer_stops_the_token_refresher_too() {
     let tokens = client.token_source();
     client.closer().close();
     let events = client.events().clone();
-    within_watchdog(move || events.iter().count());
+    watchdog(move || events.iter().count());
     assert!(matches!(tokens.wait(Duration::ZERO), Err(Error::Closed)));
     client.close().unwrap();
 }
@@ -314,7 +289,7 @@ fn clients_share_one_token_stream() {
     assert!(first.token_source().current().is_some());
     assert!(zoom.wait_for_live_connections(1, WAIT));
     zoom.send_event_json(&event(3));
-    let first = within_watchdog(move || {
+    let first = watchdog(move || {
         // `for ev in &client` iterates the events.
         if let Some(ev) = (&first).into_iter().next() {
             assert_eq!(ev.timestamp_ms(), Some(3));

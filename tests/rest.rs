@@ -7,12 +7,8 @@
 //! them on drop, and runs under a watchdog: a hang fails in seconds. Threads
 //! synchronise through channels, never through sleeps.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Deserialize;
@@ -23,223 +19,16 @@ use zoom_ws::{
     Backoff, Credentials, Error, HttpTimeouts, RefreshOptions, Secret, TokenRefresher, TokenSource,
 };
 
-/// Bound of every wait, and of every test.
-const WATCHDOG: Duration = Duration::from_secs(10);
+mod common;
+use common::http::{Reply, Request, Server};
+use common::{watchdog, WAIT};
+
 /// Access tokens handed out are `TOKEN-<n>`.
 const TOKEN: &str = "at-TOKEN-5e6f7a8b";
 
-// ---------------------------------------------------------------- watchdog
-
-/// Runs `test` on its own thread; fails if it takes longer than `WATCHDOG`.
-fn watchdog(test: impl FnOnce() + Send + 'static) {
-    let (done_tx, done_rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        test();
-        let _ = done_tx.send(());
-    });
-    match done_rx.recv_timeout(WATCHDOG) {
-        Ok(()) => handle.join().unwrap(),
-        Err(RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the test ended without reporting"),
-        },
-        Err(RecvTimeoutError::Timeout) => panic!("test hung for more than {WATCHDOG:?}"),
-    }
-}
-
-// ---------------------------------------------------------------- server
-
-/// One request as the server saw it.
-#[derive(Debug, Clone)]
-struct Recorded {
-    method: String,
-    /// Path without the query.
-    path: String,
-    /// Decoded query pairs.
-    query: Vec<(String, String)>,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Recorded {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn query(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn bearer(&self) -> &str {
-        self.header("authorization")
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or_else(|| panic!("no Bearer authorization in {self:?}"))
-    }
-}
-
-/// An answer: status, extra headers, body.
-struct Reply(u16, Vec<(&'static str, String)>, String);
-
+/// A JSON answer.
 fn reply(status: u16, body: Value) -> Reply {
-    Reply(status, Vec::new(), body.to_string())
-}
-
-type Handler = Box<dyn FnMut(&Recorded) -> Reply + Send>;
-
-/// An HTTP/1.1 server on 127.0.0.1: one request per connection, answered by
-/// `handler`, recorded on `requests`.
-struct Server {
-    addr: SocketAddr,
-    requests: Receiver<Recorded>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Server {
-    fn start(handler: impl FnMut(&Recorded) -> Reply + Send + 'static) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().unwrap();
-        let (tx, requests) = mpsc::channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let stop = stop.clone();
-            let mut handler: Handler = Box::new(handler);
-            thread::spawn(move || {
-                for stream in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    let Ok(stream) = stream else { continue };
-                    serve_one(stream, &mut handler, &tx);
-                }
-            })
-        };
-        Server {
-            addr,
-            requests,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Every request seen so far (the calls that made them have returned).
-    fn seen(&self) -> Vec<Recorded> {
-        self.requests.try_iter().collect()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the blocking accept.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Reads one request, records it, answers it. Recording comes before the
-/// answer, so that a call that has returned has its requests on record.
-fn serve_one(
-    stream: TcpStream,
-    handler: &mut Handler,
-    record: &mpsc::Sender<Recorded>,
-) -> Option<()> {
-    stream.set_read_timeout(Some(WATCHDOG)).ok()?;
-    stream.set_write_timeout(Some(WATCHDOG)).ok()?;
-    let mut reader = BufReader::new(stream.try_clone().ok()?);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_owned();
-    let target = parts.next()?.to_owned();
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).ok()?;
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        let (k, v) = line.split_once(':')?;
-        headers.push((k.trim().to_owned(), v.trim().to_owned()));
-    }
-    let length = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p.to_owned(), decode_query(q)),
-        None => (target, Vec::new()),
-    };
-    let request = Recorded {
-        method,
-        path,
-        query,
-        headers,
-        body,
-    };
-    let Reply(status, extra, body) = handler(&request);
-    let _ = record.send(request);
-    let mut head = format!(
-        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in extra {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut stream = stream;
-    stream.write_all(head.as_bytes()).ok()?;
-    stream.write_all(body.as_bytes()).ok()?;
-    stream.flush().ok()
-}
-
-fn decode_query(q: &str) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        let bytes = s.as_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'%' if i + 2 < bytes.len() + 1 => {
-                    let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
-                    out.push(u8::from_str_radix(hex, 16).unwrap());
-                    i += 3;
-                }
-                b'+' => {
-                    out.push(b' ');
-                    i += 1;
-                }
-                b => {
-                    out.push(b);
-                    i += 1;
-                }
-            }
-        }
-        String::from_utf8(out).unwrap()
-    };
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(p), String::new()),
-        })
-        .collect()
+    common::http::json(status, body)
 }
 
 // ---------------------------------------------------------------- tokens
@@ -372,7 +161,7 @@ fn retry_after_is_honoured_then_success() {
         let calls = AtomicUsize::new(0);
         let api_server = Server::start(move |_| {
             if calls.fetch_add(1, Ordering::SeqCst) == 0 {
-                Reply(
+                Reply::Respond(
                     429,
                     vec![("Retry-After", "1".into())],
                     json!({"code": 429, "message": "You have reached the maximum per-second rate limit."}).to_string(),
@@ -384,7 +173,7 @@ fn retry_after_is_honoured_then_success() {
         let tokens = Tokens::start(&api_server);
         // Backoff alone would retry within 20 ms.
         let api = oauth_api(&tokens).build().unwrap();
-        tokens.source().wait(WATCHDOG).unwrap();
+        tokens.source().wait(WAIT).unwrap();
         let started = Instant::now();
         let me = api.get("/users/me").send().unwrap();
         assert_eq!(me["id"], "me");
@@ -401,7 +190,7 @@ fn retry_after_is_honoured_then_success() {
 fn retry_after_longer_than_max_retry_wait_fails_at_once() {
     watchdog(|| {
         let api_server = Server::start(|_| {
-            Reply(
+            Reply::Respond(
                 429,
                 vec![("Retry-After", "3600".into())],
                 json!({"code": 429, "message": "daily limit"}).to_string(),
@@ -477,7 +266,7 @@ fn unauthorized_refreshes_once_and_retries_with_the_new_token() {
         assert_eq!(api.get("/users/me").send().unwrap()["id"], "me");
 
         let seen = api_server.seen();
-        let bearers: Vec<&str> = seen.iter().map(Recorded::bearer).collect();
+        let bearers: Vec<&str> = seen.iter().map(Request::bearer).collect();
         assert_eq!(bearers, [format!("{TOKEN}-1"), format!("{TOKEN}-2")]);
         assert_eq!(tokens.server.seen().len(), 2, "exactly one refresh");
         // The refused token is retired for every user of the source.
@@ -539,7 +328,7 @@ fn json_bodies_and_empty_answers() {
                 assert_eq!(r.header("content-type"), Some("application/json"));
                 reply(201, json!({"id": 85746065, "topic": sent["topic"]}))
             }
-            _ => Reply(204, Vec::new(), String::new()),
+            _ => Reply::Respond(204, Vec::new(), String::new()),
         });
         let tokens = Tokens::start(&api_server);
         let api = oauth_api(&tokens).build().unwrap();
@@ -701,7 +490,7 @@ fn dot_segment_paths_are_refused_with_nothing_sent() {
         let tokens = Tokens::start(&api_server);
         // Let the token endpoint answer once, then count from there
         // (seen() drains what it returns).
-        tokens.source().wait(WATCHDOG).unwrap();
+        tokens.source().wait(WAIT).unwrap();
         assert_eq!(tokens.server.seen().len(), 1);
         let oauth = oauth_api(&tokens).build().unwrap();
         let jwt = Api::jwt_builder("k", "s")

@@ -7,38 +7,15 @@
 //! wire-level TRACE (target `ureq_proto`) hex-dumps the raw token request
 //! and response.
 
-use std::sync::Mutex;
-use std::time::Duration;
-
-use log::{LevelFilter, Log, Metadata, Record};
 use zoom_ws::mock::MockZoom;
-use zoom_ws::{Client, StateChange};
+use zoom_ws::StateChange;
 
-const WAIT: Duration = Duration::from_secs(10);
-
-static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl Log for Capture {
-    fn enabled(&self, m: &Metadata) -> bool {
-        !m.target().starts_with("ureq_proto")
-    }
-    fn log(&self, r: &Record) {
-        if self.enabled(r.metadata()) {
-            LINES
-                .lock()
-                .unwrap()
-                .push(format!("{} {}: {}", r.level(), r.target(), r.args()));
-        }
-    }
-    fn flush(&self) {}
-}
+mod common;
+use common::{builder, WAIT};
 
 #[test]
 fn no_token_or_secret_anywhere() {
-    log::set_logger(&Capture).unwrap();
-    log::set_max_level(LevelFilter::Trace);
+    let capture = common::logs::capture(log::LevelFilter::Trace, &["ureq_proto"]);
 
     let secret = "client-secret-that-must-not-leak";
     let zoom = MockZoom::builder()
@@ -46,11 +23,7 @@ fn no_token_or_secret_anywhere() {
         .client_secret(secret)
         .start()
         .unwrap();
-    let builder = Client::builder()
-        .credentials(zoom.credentials())
-        .url(zoom.ws_url())
-        .subscription_id(zoom.subscription_id())
-        .tls(zoom.tls_config());
+    let builder = builder(&zoom);
     let mut shown = vec![format!("{builder:?}")];
     let client = builder.clone().connect().unwrap();
     shown.push(format!("{client:?}"));
@@ -86,7 +59,7 @@ fn no_token_or_secret_anywhere() {
         .map(|t| t.expose().to_string())
         .collect();
     assert!(tokens.len() >= 2, "{tokens:?}");
-    let lines = LINES.lock().unwrap().clone();
+    let lines = capture.lines();
     assert!(
         lines.iter().any(|l| l.contains("tungstenite")),
         "tungstenite's TRACE output was captured"

@@ -9,22 +9,8 @@ use std::time::{Duration, Instant};
 use zoom_ws::mock::MockZoom;
 use zoom_ws::{Client, ClientBuilder, StateChange};
 
-/// Generous bound for anything that should happen "at once".
-const WAIT: Duration = Duration::from_secs(10);
-
-fn builder(zoom: &MockZoom) -> ClientBuilder {
-    Client::builder()
-        .credentials(zoom.credentials())
-        .url(zoom.ws_url())
-        .subscription_id(zoom.subscription_id())
-        .tls(zoom.tls_config())
-}
-
-fn event(seq: u64) -> String {
-    format!(
-        r#"{{"event":"meeting.participant_joined","event_ts":{seq},"payload":{{"account_id":"A","object":{{"id":{seq},"participant":{{"user_name":"p{seq}"}}}}}}}}"#
-    )
-}
+mod common;
+use common::{builder, event, watchdog, WAIT};
 
 fn next_event(client: &Client) -> zoom_ws::Event {
     client
@@ -291,27 +277,17 @@ fn closer_from_another_thread_ends_the_iterator() {
     assert_eq!(zoom.wait_for_close_code(WAIT), Some(1000));
 }
 
-/// Runs `f` on a thread and fails if it does not finish within the watchdog.
-fn within_watchdog(f: impl FnOnce() + Send + 'static) {
-    let (tx, rx) = crossbeam_channel::bounded(1);
-    std::thread::spawn(move || {
-        f();
-        let _ = tx.send(());
-    });
-    rx.recv_timeout(WAIT).expect("finished within the watchdog");
-}
-
 #[test]
 fn dropping_never_hangs() {
     // While connected and idle, while the server is silent, and while
     // waiting in backoff for a server that refuses upgrades.
     let zoom = MockZoom::start().unwrap();
     let idle = builder(&zoom).connect().unwrap();
-    within_watchdog(move || drop(idle));
+    watchdog(move || drop(idle));
 
     let silent = builder(&zoom).connect().unwrap();
     zoom.go_silent();
-    within_watchdog(move || drop(silent));
+    watchdog(move || drop(silent));
 
     let zoom = MockZoom::start().unwrap();
     let refused = builder(&zoom)
@@ -324,7 +300,7 @@ fn dropping_never_hangs() {
     zoom.refuse_upgrades(u32::MAX, 503);
     zoom.drop_connections();
     assert!(zoom.wait_for_connect_attempts(2, WAIT));
-    within_watchdog(move || drop(refused));
+    watchdog(move || drop(refused));
 }
 
 #[test]

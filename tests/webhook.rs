@@ -11,6 +11,9 @@ use zoom_ws::webhook::{
 };
 use zoom_ws::{Error, WebhookError};
 
+mod common;
+use common::Rng;
+
 // ZOOM.md section 5 (from ZoomNet's tests, recomputed). Re-checked with python3:
 //   python3 -c 'import hmac,hashlib; b=b"""<BODY>"""; print("v0="+hmac.new(b"4fv1RkqGQUq5sWbEz6hA5A", b"v0:1720705455:"+b, hashlib.sha256).hexdigest())'
 const SECRET: &str = "4fv1RkqGQUq5sWbEz6hA5A";
@@ -366,7 +369,7 @@ fn no_answer_for_a_signed_text_plain_token() {
 fn no_answer_verifies_as_a_delivery_signature() {
     const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=";
     let v = Verifier::new(SECRET);
-    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     for _ in 0..300 {
         let len = 1 + (rng.next() % webhook::MAX_PLAIN_TOKEN_LEN as u64) as usize;
         let token: String = (0..len)
@@ -383,25 +386,12 @@ fn no_answer_verifies_as_a_delivery_signature() {
     }
 }
 
-/// A tiny deterministic PRNG (xorshift64), so the property tests need no
-/// dependency and fail reproducibly.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 /// Sign-then-verify holds for arbitrary bodies (any bytes, not only JSON),
 /// and any one-bit change of the body or timestamp breaks it.
 #[test]
 fn sign_then_verify_arbitrary_bodies() {
     let v = Verifier::new(SECRET);
-    let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
     for _ in 0..500 {
         let len = (rng.next() % 600) as usize;
         let body: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
