@@ -22,6 +22,13 @@
 //! [`Event::typed`] parses the common events into the structs of [`typed`].
 //! Webhook deliveries parse into the same type ([`webhook`]).
 //!
+//! # Several subscriptions
+//!
+//! One client per subscription; they can share one token stream
+//! ([`ClientBuilder::token_source`]) and one event channel
+//! ([`ClientBuilder::share_events_with`]), each event saying where it came
+//! from ([`Event::subscription_id`]).
+//!
 //! # Connection state and gaps
 //!
 //! Zoom does not re-send events that happen while no connection is open.
@@ -50,7 +57,9 @@
 //!
 //! rustls with the `ring` provider, passed explicitly (never the process
 //! default), and the Mozilla roots. [`ClientBuilder::extra_root_pem`] adds
-//! roots (a proxy's CA, a test CA) to the defaults.
+//! roots (a proxy's CA, a test CA) to the defaults. One configuration
+//! serves the token endpoint, the WebSocket and REST calls on the client's
+//! tokens (`rest::Api::new(client.token_source())`).
 //!
 //! # Proxies
 //!
@@ -77,8 +86,9 @@
 //! ureq, at TRACE, hex-dumps the raw bytes of the token request and
 //! response (target `ureq_proto`), and tungstenite's TRACE shows whole
 //! frames (a recording's `download_token`); keep the targets `ureq`,
-//! `ureq_proto` and `tungstenite` below TRACE in production. The
-//! examples' logger does so unless `RUST_LOG` names the target itself
+//! `ureq_proto` and `tungstenite` below TRACE in production. The logger
+//! of the `zoom-ws` command and the examples does so unless `RUST_LOG`
+//! names the target itself
 //! (`RUST_LOG=trace` leaves them at DEBUG; `RUST_LOG=trace,ureq_proto=trace`
 //! opens that one).
 //!
@@ -87,6 +97,13 @@
 //! The cargo feature `mock` adds `zoom_ws::mock`, a local Zoom emulator
 //! (token endpoint and WebSocket endpoint, plain and TLS) with fault
 //! injection, for your own tests.
+//!
+//! # The `zoom-ws` command
+//!
+//! `cargo install zoom-ws --features cli` installs a binary with four
+//! subcommands: `listen` (events as JSON lines), `emulator`, `jwt` and
+//! `webhook`; `zoom-ws COMMAND --help` lists each one's environment
+//! variables and flags.
 //!
 //! # Features
 //!
