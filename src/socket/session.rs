@@ -39,8 +39,15 @@ pub(super) struct Loss {
 }
 
 impl Thread {
-    /// Reads and heartbeats until the connection ends.
-    pub(super) fn serve(&self, mut ws: Ws, token: &AccessToken, out: &mut Outbox) -> Ended {
+    /// Reads and heartbeats until the connection ends. Every event read
+    /// is handed over before this returns.
+    pub(super) fn serve(&self, ws: Ws, token: &AccessToken, out: &mut Outbox) -> Ended {
+        let ended = self.session(ws, token, out);
+        out.flush();
+        ended
+    }
+
+    fn session(&self, mut ws: Ws, token: &AccessToken, out: &mut Outbox) -> Ended {
         let s = &self.settings;
         let opened = Instant::now();
         let mut schedule = Schedule::new(opened, s.heartbeat, s.dead_link_timeout);
@@ -119,7 +126,15 @@ impl Thread {
             let msg = match ws.read() {
                 Ok(msg) => msg,
                 Err(tungstenite::Error::Io(e)) if is_timeout(&e) => {
-                    woken = true;
+                    let tcp = ws.get_mut().tcp();
+                    if tcp.held {
+                        // Not a timeout: the next read would go to the
+                        // socket, so the staged events go out first.
+                        (tcp.hold, tcp.held) = (false, false);
+                        out.flush();
+                    } else {
+                        woken = true;
+                    }
                     continue;
                 }
                 Err(tungstenite::Error::ConnectionClosed) => {
@@ -139,7 +154,16 @@ impl Thread {
             schedule.frame();
             match msg {
                 Message::Text(text) => match wire::parse(&text) {
-                    Inbound::Event(ev) => out.deliver(ev),
+                    // Staged until the socket is read again (or 32 wait).
+                    Inbound::Event(ev) => {
+                        let tcp = ws.get_mut().tcp();
+                        if out.stage(ev) {
+                            out.flush();
+                            (tcp.hold, tcp.held) = (false, false);
+                        } else {
+                            tcp.hold = true;
+                        }
+                    }
                     Inbound::HeartbeatAck => {
                         acked = true;
                         log::trace!("zoom-ws: heartbeat ack");

@@ -50,6 +50,11 @@ pub(crate) struct Tcp {
     /// Reads of the socket so far (syscalls, not reads served from
     /// `buf`): while it stands still, no time passed in the kernel.
     pub reads: u64,
+    /// Set while parsed events wait to be handed over: a read that would
+    /// go to the socket (and might block) returns `WouldBlock` at once
+    /// instead and sets `held`, so that the caller hands them over first.
+    pub hold: bool,
+    pub held: bool,
     /// Read ahead for TLS: `buf[pos..end]` is not handed on yet.
     buffered: bool,
     buf: Vec<u8>,
@@ -65,6 +70,8 @@ impl Tcp {
             window: None,
             timeout: None,
             reads: 0,
+            hold: false,
+            held: false,
             buffered: false,
             buf: Vec::new(),
             pos: 0,
@@ -74,6 +81,10 @@ impl Tcp {
 
     /// One read of the socket, with the wake window's timeout.
     fn read_socket(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.hold {
+            self.held = true;
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
         loop {
             self.arm()?;
             self.reads += 1;
@@ -381,6 +392,34 @@ mod tests {
         tcp.shared.request_stop();
         let e = tcp.read(&mut [0u8; 8]).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn a_hold_stops_a_read_before_the_socket() {
+        let (mut tcp, mut peer) = tcp();
+        tcp.buffered = true;
+        peer.write_all(b"abcdef").unwrap();
+        // All six bytes in the socket before the first read.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tcp.sock.peek(&mut [0u8; 8]).unwrap() < 6 {
+            assert!(Instant::now() < deadline, "the bytes did not arrive");
+            std::thread::yield_now();
+        }
+        let mut two = [0u8; 2];
+        assert_eq!(tcp.read(&mut two).unwrap(), 2);
+        // Buffered bytes still come; the socket is not read.
+        tcp.hold = true;
+        assert_eq!(tcp.read(&mut two).unwrap(), 2);
+        assert_eq!(tcp.read(&mut two).unwrap(), 2);
+        let reads = tcp.reads;
+        let e = tcp.read(&mut two).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        assert!(tcp.held);
+        assert_eq!(tcp.reads, reads);
+        tcp.hold = false;
+        peer.write_all(b"gh").unwrap();
+        assert_eq!(tcp.read(&mut two).unwrap(), 2);
+        assert_eq!(&two, b"gh");
     }
 
     #[test]
