@@ -845,7 +845,13 @@ impl Worker {
                         .map(|t| (t.generation, t.expires_in()));
                     let transient = e.is_transient();
                     if !transient && valid_left.is_none() {
-                        log::error!("access token request failed, giving up: {e}");
+                        if state.generation == 0 {
+                            // No token yet: whoever waits for the first one
+                            // (`connect`, `wait`) gets this error and reports it.
+                            log::debug!("access token request failed, giving up: {e}");
+                        } else {
+                            log::error!("access token request failed, giving up: {e}");
+                        }
                         state.fatal = Some(e);
                         state.refreshing = false;
                         self.shared.1.notify_all();

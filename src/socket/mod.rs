@@ -202,9 +202,13 @@ impl Thread {
         match result {
             Err(Error::Closed) | Ok(()) => log::debug!("zoom-ws: socket thread stopped"),
             Err(e) => {
-                log::error!("zoom-ws: stopping: {e}");
-                // A first connect still waiting hears it too.
-                let _ = ready.try_send(Err(e.duplicate()));
+                // A first connect still waiting returns it to its caller,
+                // who reports it: logged at ERROR only when nobody else will.
+                if ready.try_send(Err(e.duplicate())).is_ok() {
+                    log::debug!("zoom-ws: the first connection failed: {e}");
+                } else {
+                    log::error!("zoom-ws: stopping: {e}");
+                }
                 *lock(&self.shared.fatal) = Some(e);
             }
         }
