@@ -165,7 +165,7 @@ impl Event {
     /// The `payload` parsed into any deserializable type.
     pub fn parse_payload<T: DeserializeOwned>(&self) -> Result<T> {
         serde_json::from_str(self.payload()).map_err(|e| {
-            let context = if is_zoom_event_name(self.name()) {
+            let context = if crate::text::is_plain_name(self.name(), 64) {
                 format!("in the payload of {}", self.name())
             } else {
                 // Server text of any shape (it could echo anything): not quoted.
@@ -206,16 +206,6 @@ impl Event {
     pub fn into_json(self) -> String {
         self.json
     }
-}
-
-/// True for a name of the shape Zoom's are (`meeting.participant_joined`):
-/// 1 to 64 characters of `a-z 0-9 . _ -`. Only such names are quoted in
-/// errors.
-fn is_zoom_event_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-'))
 }
 
 /// Byte range of `part` inside `whole`; `part` must borrow from `whole`.

@@ -115,6 +115,17 @@ fn describe_data_error(message: &str) -> String {
     "invalid data".to_owned()
 }
 
+/// True for a name of the shape Zoom's names are (`meeting.participant_joined`,
+/// `build_connection`): 1 to `max` bytes of `a-z 0-9 . _ -`. Server text of
+/// any other shape could be anything (an echoed token): only names of this
+/// shape are quoted in errors and logs.
+pub(crate) fn is_plain_name(name: &str, max: usize) -> bool {
+    (1..=max).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-'))
+}
+
 /// Appends `s` to `out` with everything but RFC 3986's unreserved
 /// characters as `%XX`.
 pub(crate) fn percent_encode(out: &mut String, s: &str) {

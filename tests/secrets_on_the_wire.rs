@@ -74,3 +74,56 @@ fn no_token_or_secret_anywhere() {
         }
     }
 }
+
+/// A server (or a proxy in between) that echoes the token back: in a close
+/// reason, a refusal, a module name, an event's name. None of it reaches a
+/// log line of the crate, an error or a state change, and every such text
+/// stays short. (tungstenite's own TRACE shows whole frames, the caveat the
+/// crate docs name: its target is left out of this check.)
+#[test]
+fn a_token_the_server_echoes_is_scrubbed() {
+    let capture = common::logs::capture(log::LevelFilter::Trace, &["ureq_proto"]);
+    let zoom = MockZoom::start().unwrap();
+    let client = builder(&zoom).connect().unwrap();
+    let token = zoom.issued_tokens()[0].expose().to_string();
+    let long = "y".repeat(1 << 20);
+
+    zoom.send_text(&format!(r#"{{"module":"{token}","content":"x"}}"#));
+    zoom.send_text(&format!(
+        r#"{{"module":"message","content":"{{\"event\":\"{token}\",\"payload\":"}}"#
+    ));
+    zoom.send_text(&format!(r#"{{"module":"message","content":"{long}"}}"#));
+    zoom.close_connections(4000, &format!("token {token} has expired"));
+    assert!(zoom.wait_for_connections(2, WAIT));
+    zoom.send_text(&format!(
+        r#"{{"module":"build_connection","success":false,"content":"no subscription for {token}: {long}"}}"#
+    ));
+    assert!(zoom.wait_for_connections(3, WAIT));
+    zoom.reject_token("build_connection", &format!("token {token} is invalid"));
+    assert!(zoom.wait_for_connections(4, WAIT));
+    let states: Vec<String> = client
+        .states()
+        .try_iter()
+        .map(|c| format!("{c:?}"))
+        .collect();
+    assert!(client.skipped_frames() >= 3, "{}", client.skipped_frames());
+    client.close().unwrap();
+
+    let ours: Vec<String> = capture
+        .lines()
+        .into_iter()
+        .filter(|l| !l.contains(" tungstenite"))
+        .collect();
+    assert!(
+        ours.iter().any(|l| l.contains("has expired")),
+        "the close reason was logged: {ours:#?}"
+    );
+    for text in ours.iter().chain(states.iter()) {
+        assert!(!text.contains(&token), "leaked in: {text}");
+    }
+    // The crate's own lines (not rustls' handshake dumps) stay short.
+    let crate_lines = ours.iter().filter(|l| l.contains(" zoom_ws"));
+    for text in crate_lines.chain(states.iter()) {
+        assert!(text.len() < 1024, "{} bytes: {}", text.len(), &text[..200]);
+    }
+}
