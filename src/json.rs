@@ -242,9 +242,10 @@ fn literal(b: &[u8], i: usize, word: &[u8]) -> Option<usize> {
 /// Decodes the string whose opening quote is at `i - 1`, as serde_json's
 /// `parse_str` decodes it for a `&str`: borrowed without escapes, else one
 /// allocation. Lone surrogates are left to serde_json (`None`). Returns the
-/// index past the closing quote. Not inlined: its loop wants the registers.
+/// index past the closing quote. `buf` is reused for the allocation if it
+/// is large enough. Not inlined: its loop wants the registers.
 #[inline(never)]
-fn decode_str(text: &str, i: usize) -> Option<(usize, Cow<'_, str>)> {
+fn decode_str(text: &str, i: usize, buf: Vec<u8>) -> Option<(usize, Cow<'_, str>)> {
     let b = text.as_bytes();
     let start = i;
     let mut i = next_special(b, i)?;
@@ -256,7 +257,9 @@ fn decode_str(text: &str, i: usize) -> Option<(usize, Cow<'_, str>)> {
     }
     // The decoded text is no longer than what is left of the input; 8
     // spare bytes let each step copy a whole word and keep a part of it.
-    let mut out = vec![0u8; b.len() - start + 8];
+    let mut out = buf;
+    out.clear();
+    out.resize(b.len() - start + 8, 0);
     out[..i - start].copy_from_slice(&b[start..i]);
     let mut j = i - start;
     loop {
@@ -360,13 +363,16 @@ pub(crate) struct Fields<'a, const N: usize> {
 /// Checks that `text` is one JSON object (whitespace around it allowed) as
 /// serde_json would accept it, and finds the values of `keys`. The string
 /// value of `keys[decode]` is decoded in the same pass (see
-/// [`Fields::decoded`]). `None`: invalid, or not handled here (a key with an
-/// escape, a wanted key twice, deep nesting, a lone surrogate).
+/// [`Fields::decoded`]), into `buf` if it has the room. `None`: invalid, or
+/// not handled here (a key with an escape, a wanted key twice, deep
+/// nesting, a lone surrogate).
 pub(crate) fn object<'a, const N: usize>(
     text: &'a str,
     keys: [&str; N],
     decode: Option<usize>,
+    buf: Vec<u8>,
 ) -> Option<Fields<'a, N>> {
+    let mut buf = Some(buf);
     let b = text.as_bytes();
     let mut fields = Fields {
         ranges: std::array::from_fn(|_| None),
@@ -402,7 +408,7 @@ pub(crate) fn object<'a, const N: usize>(
                         return None;
                     }
                     if decode == Some(k) && c == b'"' {
-                        let (past, s) = decode_str(text, start + 1)?;
+                        let (past, s) = decode_str(text, start + 1, buf.take()?)?;
                         fields.decoded = Some(s);
                         i = past;
                     } else {
@@ -573,7 +579,7 @@ pub(crate) mod tests {
             "\"ctrl \u{1} inside\"",
         ];
         for c in cases {
-            let mine = decode_str(c, 1).map(|(_, s)| s);
+            let mine = decode_str(c, 1, Vec::new()).map(|(_, s)| s);
             let serde: Result<String, _> = serde_json::from_str(c);
             match (mine, serde) {
                 (Some(m), Ok(s)) => assert_eq!(m, s, "{c:?}"),
@@ -589,7 +595,7 @@ pub(crate) mod tests {
     #[test]
     fn objects_find_their_keys() {
         let text = r#" {"x":[1,{"event":2}], "event" : "a.b" ,"payload":{"k":"v"},"n":null} "#;
-        let f = object(text, ["event", "payload", "n", "absent"], None).unwrap();
+        let f = object(text, ["event", "payload", "n", "absent"], None, Vec::new()).unwrap();
         let get = |i: usize| f.ranges[i].clone().map(|r| &text[r]);
         assert_eq!(get(0), Some(r#""a.b""#));
         assert_eq!(get(1), Some(r#"{"k":"v"}"#));
@@ -602,7 +608,7 @@ pub(crate) mod tests {
             r#"["event"]"#,
             r#"{"event":1"#,
         ] {
-            assert!(object(bad, ["event"], None).is_none(), "{bad}");
+            assert!(object(bad, ["event"], None, Vec::new()).is_none(), "{bad}");
         }
     }
 }

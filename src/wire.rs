@@ -100,8 +100,8 @@ impl Content<'_> {
 /// ([`crate::json::object`]); `None` for whatever it leaves to serde_json
 /// (a `content` that is not a string, an escaped `module`, a `success` that
 /// is not a plain boolean, invalid JSON, ...). Gives what serde_json gives.
-fn fast_text_frame(text: &str) -> Option<TextFrame<'_>> {
-    let f = crate::json::object(text, ["module", "success", "content"], Some(2))?;
+fn fast_text_frame(text: &str, buf: Vec<u8>) -> Option<TextFrame<'_>> {
+    let f = crate::json::object(text, ["module", "success", "content"], Some(2), buf)?;
     let [module, success, content] = f.ranges;
     let is_null = |r: &std::ops::Range<usize>| &text[r.clone()] == "null";
     let module = match module {
@@ -135,7 +135,13 @@ const REJECTIONS: [&str; 2] = ["invalid token", "token is invalid"];
 /// event's JSON is unescaped while the frame is read); a second only for a
 /// frame whose `content` is not a string.
 pub(crate) fn parse(text: &str) -> Inbound {
-    let frame = match fast_text_frame(text) {
+    parse_into(text, Vec::new())
+}
+
+/// [`parse`], decoding an event's JSON into `buf` if it has the room (a
+/// buffer handed back by a dropped event: see `Event`'s `Drop`).
+pub(crate) fn parse_into(text: &str, buf: Vec<u8>) -> Inbound {
+    let frame = match fast_text_frame(text, buf) {
         Some(f) => Ok(f),
         None => serde_json::from_str::<TextFrame<'_>>(text),
     };
@@ -420,7 +426,7 @@ mod tests {
             inputs.push(seed.to_string());
             for m in inputs {
                 let serde = serde_json::from_str::<TextFrame<'_>>(&m);
-                match (fast_text_frame(&m), serde) {
+                match (fast_text_frame(&m, Vec::new()), serde) {
                     (Some(f), Ok(s)) => {
                         fast += 1;
                         assert_eq!(

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, SyncSender};
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -21,6 +22,11 @@ const BACKLOG_WARNINGS: [usize; 4] = [10_000, 100_000, 1_000_000, 10_000_000];
 
 /// How often (in events) the unbounded backlog is measured.
 const BACKLOG_CHECK_EVERY: u64 = 1024;
+
+/// At most this many buffers of dropped events wait to be reused (about
+/// 50 KiB of Zoom's usual events, at most 256 KiB: see
+/// `event::MAX_RECYCLED`).
+const RECYCLED_BUFFERS: usize = 64;
 
 /// At most this many events wait in [`Outbox::stage`] before they are
 /// handed over anyway (about 50 µs of parsing at full rate).
@@ -53,6 +59,8 @@ pub(crate) struct Outbox {
     subscription: Option<Arc<str>>,
     /// Events parsed and not handed over yet, oldest first (see `stage`).
     staged: Vec<Event>,
+    /// Event buffers handed back by dropped events ([`Outbox::spare`]).
+    recycle: (SyncSender<String>, mpsc::Receiver<String>),
 }
 
 impl Outbox {
@@ -75,7 +83,19 @@ impl Outbox {
             next_warning: 0,
             subscription,
             staged: Vec::new(),
+            recycle: mpsc::sync_channel(RECYCLED_BUFFERS),
         }
+    }
+
+    /// A buffer of an event the user has dropped, to decode the next one
+    /// into (empty when none came back): the socket thread reuses what it
+    /// allocated instead of freeing it on the user's thread.
+    pub fn spare(&self) -> Vec<u8> {
+        self.recycle
+            .1
+            .try_recv()
+            .map(String::into_bytes)
+            .unwrap_or_default()
     }
 
     /// Keeps an event until [`Outbox::flush`]. The socket thread stages the
@@ -103,6 +123,7 @@ impl Outbox {
     /// an event over a limit is dropped and counted.
     pub fn deliver(&mut self, mut ev: Event) {
         ev.set_subscription(self.subscription.clone());
+        ev.set_recycle(Some(self.recycle.0.clone()));
         if let Some(max) = self.limits.bytes {
             // The channel is FIFO: whatever left it is the oldest sent.
             let queued = self.events.len();
@@ -250,6 +271,28 @@ mod tests {
         assert_eq!(rx.len(), 2);
         assert_eq!(out.shared.dropped.load(Ordering::Relaxed), 2);
         assert_eq!(rx.try_recv().unwrap().json(), ev(1).json());
+    }
+
+    #[test]
+    fn dropped_events_hand_their_buffers_back() {
+        let (mut out, rx) = outbox(None, None);
+        assert!(out.spare().is_empty());
+        out.deliver(ev(10));
+        out.deliver(ev(20));
+        let len = ev(10).json().len();
+        drop(rx.try_recv().unwrap());
+        let buf = out.spare();
+        assert!(buf.capacity() >= len, "{}", buf.capacity());
+        assert!(out.spare().is_empty());
+        // The next frame is decoded into it.
+        let text = format!(
+            r#"{{"module":"message","content":{}}}"#,
+            serde_json::to_string(ev(5).json()).unwrap()
+        );
+        match crate::wire::parse_into(&text, buf) {
+            crate::wire::Inbound::Event(e) => assert_eq!(e, ev(5)),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

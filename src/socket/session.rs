@@ -153,7 +153,7 @@ impl Thread {
             woken = false;
             schedule.frame();
             match msg {
-                Message::Text(text) => match wire::parse(&text) {
+                Message::Text(text) => match wire::parse_into(&text, out.spare()) {
                     // Staged until the socket is read again (or 32 wait).
                     Inbound::Event(ev) => {
                         let tcp = ws.get_mut().tcp();
