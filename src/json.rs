@@ -257,9 +257,14 @@ fn decode_str(text: &str, i: usize, buf: Vec<u8>) -> Option<(usize, Cow<'_, str>
     }
     // The decoded text is no longer than what is left of the input; 8
     // spare bytes let each step copy a whole word and keep a part of it.
+    let need = b.len() - start + 8;
     let mut out = buf;
     out.clear();
-    out.resize(b.len() - start + 8, 0);
+    if out.capacity() < need {
+        // Room for a slightly longer event too, when the buffer comes back.
+        out.reserve_exact(need + need / 16 + 16);
+    }
+    out.resize(need, 0);
     out[..i - start].copy_from_slice(&b[start..i]);
     let mut j = i - start;
     loop {
@@ -307,7 +312,9 @@ fn decode_str(text: &str, i: usize, buf: Vec<u8>) -> Option<(usize, Cow<'_, str>
         }
     }
     out.truncate(j);
-    if out.capacity() - j > j / 8 + 64 {
+    // Much more room than text (a large field after `content`, or a large
+    // buffer reused for a small event): give it back.
+    if out.capacity() > 2 * j + 64 {
         out.shrink_to_fit();
     }
     Some((i + 1, Cow::Owned(String::from_utf8(out).ok()?)))
