@@ -261,8 +261,15 @@ fn decode_str(text: &str, i: usize, buf: Vec<u8>) -> Option<(usize, Cow<'_, str>
     let mut out = buf;
     out.clear();
     if out.capacity() < need {
-        // Room for a slightly longer event too, when the buffer comes back.
-        out.reserve_exact(need + need / 16 + 16);
+        // A buffer that came back too small gets room for a slightly
+        // longer event too; a new one (no buffer came back: a backlog, say)
+        // is exact, as the events waiting in the channel hold it.
+        let room = if out.capacity() == 0 {
+            0
+        } else {
+            need / 16 + 16
+        };
+        out.reserve_exact(need + room);
     }
     out.resize(need, 0);
     out[..i - start].copy_from_slice(&b[start..i]);
