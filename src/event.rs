@@ -109,15 +109,21 @@ impl Event {
     /// quoting the JSON: it may be server text holding anything.
     pub fn from_json(json: String) -> Result<Event> {
         match Event::scan(&json) {
-            Some((name, ts, payload)) => Ok(Event {
-                json,
-                name,
-                ts,
-                payload,
-                subscription: None,
-                recycle: None,
-            }),
+            Some((name, ts, payload)) => Ok(Event::of(json, name, ts, payload)),
             None => Event::from_json_serde(json),
+        }
+    }
+
+    /// An event of its JSON and the fields found in it; no subscription, no
+    /// buffer to hand back.
+    fn of(json: String, name: Name, ts: Option<i64>, payload: Option<Range<usize>>) -> Event {
+        Event {
+            json,
+            name,
+            ts,
+            payload,
+            subscription: None,
+            recycle: None,
         }
     }
 
@@ -154,14 +160,7 @@ impl Event {
             let payload = env.payload.map(|p| offset_of(&json, p.get()));
             (name, env.event_ts, payload)
         };
-        Ok(Event {
-            json,
-            name,
-            ts,
-            payload,
-            subscription: None,
-            recycle: None,
-        })
+        Ok(Event::of(json, name, ts, payload))
     }
 
     /// The event name, such as `meeting.started`.
@@ -460,14 +459,7 @@ mod tests {
                 match (Event::scan(&m), serde) {
                     (Some((name, ts, payload)), Ok(ev)) => {
                         scanned += 1;
-                        let fast = Event {
-                            json: m.clone(),
-                            name,
-                            ts,
-                            payload,
-                            subscription: None,
-                            recycle: None,
-                        };
+                        let fast = Event::of(m.clone(), name, ts, payload);
                         assert!(fast == ev, "{m:?}: {fast:?} vs {ev:?}");
                     }
                     (Some(_), Err(e)) => panic!("{m:?} scanned, but serde_json says {e}"),

@@ -162,32 +162,50 @@ fn io_error(context: &str, e: io::Error) -> Error {
     }
 }
 
+/// A stream for tests of HTTP head exchanges (this upgrade, the proxy's
+/// `CONNECT`): plays a canned answer, one byte a read unless `whole` (to
+/// exercise the head scanner across reads), and records what was written.
+#[cfg(test)]
+pub(crate) struct Canned {
+    pub input: std::io::Cursor<Vec<u8>>,
+    pub output: Vec<u8>,
+    pub whole: bool,
+}
+
+#[cfg(test)]
+impl Canned {
+    pub fn new(answer: &[u8]) -> Self {
+        Canned {
+            input: std::io::Cursor::new(answer.to_vec()),
+            output: Vec::new(),
+            whole: false,
+        }
+    }
+}
+
+#[cfg(test)]
+impl Read for Canned {
+    fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+        let n = if self.whole { b.len() } else { b.len().min(1) };
+        self.input.read(&mut b[..n])
+    }
+}
+
+#[cfg(test)]
+impl Write for Canned {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.output.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Cursor;
-
-    /// A stream that plays a canned answer and records what was written.
-    struct Canned {
-        input: Cursor<Vec<u8>>,
-        output: Vec<u8>,
-    }
-    impl Read for Canned {
-        fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
-            // one byte at a time, to exercise the head scanner across reads
-            let n = b.len().min(1);
-            self.input.read(&mut b[..n])
-        }
-    }
-    impl Write for Canned {
-        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-            self.output.extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
 
     #[test]
     fn rfc6455_example_key() {
@@ -209,18 +227,12 @@ mod tests {
     #[test]
     fn checks_status_and_accept_and_keeps_the_rest() {
         // First pass learns the key the client sends, second pass answers it.
-        let mut probe = Canned {
-            input: Cursor::new(Vec::new()),
-            output: Vec::new(),
-        };
+        let mut probe = Canned::new(b"");
         let _ = client_handshake(&mut probe, "h", "/ws?access_token=TOKEN");
         let req = String::from_utf8(probe.output.clone()).unwrap();
         assert!(req.starts_with("GET /ws?access_token=TOKEN HTTP/1.1\r\nHost: h\r\n"));
 
-        let mut s = Canned {
-            input: Cursor::new(Vec::new()),
-            output: Vec::new(),
-        };
+        let mut s = Canned::new(b"");
         // The key is random per call: answer with a wrong accept first.
         s.input = Cursor::new(answer_to(&probe.output, "101 Switching Protocols"));
         let e = client_handshake(&mut s, "h", "/ws?access_token=TOKEN").unwrap_err();
@@ -230,10 +242,7 @@ mod tests {
 
     #[test]
     fn refusal_status_is_reported() {
-        let mut s = Canned {
-            input: Cursor::new(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n".to_vec()),
-            output: Vec::new(),
-        };
+        let mut s = Canned::new(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n");
         match client_handshake(&mut s, "h", "/ws?access_token=TOKEN") {
             Err(Error::Upgrade { status: 401 }) => {}
             other => panic!("{other:?}"),
@@ -246,10 +255,7 @@ mod tests {
             b"HTTP/1.1 GET /ws?subscriptionId=s&access_token=TOKEN-abc \x1b[2J".to_vec();
         answer.extend_from_slice(&[b'x'; 5000]);
         answer.extend_from_slice(b"\xff\r\n\r\n");
-        let mut s = Canned {
-            input: Cursor::new(answer),
-            output: Vec::new(),
-        };
+        let mut s = Canned::new(&answer);
         let e = client_handshake(&mut s, "h", "/ws?subscriptionId=s&access_token=TOKEN-abc")
             .unwrap_err()
             .to_string();
@@ -266,20 +272,14 @@ mod tests {
 
     #[test]
     fn eof_and_oversize_heads_are_errors() {
-        let mut s = Canned {
-            input: Cursor::new(b"HTTP/1.1 101".to_vec()),
-            output: Vec::new(),
-        };
+        let mut s = Canned::new(b"HTTP/1.1 101");
         assert!(matches!(
             client_handshake(&mut s, "h", "/"),
             Err(Error::Network { .. })
         ));
         let mut big = b"HTTP/1.1 101 OK\r\nX: ".to_vec();
         big.resize(20_000, b'a');
-        let mut s = Canned {
-            input: Cursor::new(big),
-            output: Vec::new(),
-        };
+        let mut s = Canned::new(&big);
         assert!(matches!(
             client_handshake(&mut s, "h", "/"),
             Err(Error::Network { .. })

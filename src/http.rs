@@ -798,10 +798,9 @@ mod tests {
         }
     }
 
-    /// The agent's resolver is the checked one: a real request to a
-    /// loopback server goes through.
-    #[test]
-    fn agent_connects_through_the_checked_resolver() {
+    /// A loopback server that answers one request with 204; its port and
+    /// thread.
+    fn answers_204_once() -> (u16, std::thread::JoinHandle<()>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let server = std::thread::spawn(move || {
@@ -811,6 +810,14 @@ mod tests {
             let _ = s.read(&mut buf);
             let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
         });
+        (port, server)
+    }
+
+    /// The agent's resolver is the checked one: a real request to a
+    /// loopback server goes through.
+    #[test]
+    fn agent_connects_through_the_checked_resolver() {
+        let (port, server) = answers_204_once();
         let agent = agent(
             &TlsConfig::default(),
             &HttpTimeouts::default(),
@@ -829,15 +836,7 @@ mod tests {
     /// destination unresolved when the agent has a proxy.
     #[test]
     fn plain_text_bypasses_the_proxy() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = std::thread::spawn(move || {
-            use std::io::{Read, Write};
-            let (mut s, _) = listener.accept().unwrap();
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
-            let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
-        });
+        let (port, server) = answers_204_once();
         // Nothing listens there: using the proxy would fail.
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let proxy = Proxy::new(&format!("http://{}", closed.local_addr().unwrap())).unwrap();

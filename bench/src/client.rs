@@ -343,7 +343,6 @@ mod bare {
     use super::*;
     use rustls::pki_types::ServerName;
     use rustls::{ClientConnection, StreamOwned};
-    use std::borrow::Cow;
     use tungstenite::protocol::Role;
     use tungstenite::{Message, WebSocket};
 
@@ -428,26 +427,7 @@ mod bare {
         }
     }
 
-    #[derive(Deserialize)]
-    struct Frame<'a> {
-        #[serde(borrow)]
-        module: Cow<'a, str>,
-        #[serde(borrow, default)]
-        content: Option<Cow<'a, str>>,
-    }
-
-    /// The event's envelope, checked and borrowed from its JSON: nothing
-    /// copied, nothing allocated.
-    #[derive(Deserialize)]
-    struct Envelope<'a> {
-        #[serde(borrow)]
-        event: Cow<'a, str>,
-        #[allow(dead_code)]
-        event_ts: i64,
-        #[serde(borrow)]
-        #[allow(dead_code)]
-        payload: &'a RawValue,
-    }
+    use crate::parse::{BareEnvelope as Envelope, BareFrame as Frame};
 
     /// What the bare loop hands over: the event's JSON (its one
     /// allocation) and what the consumer checks.

@@ -9,18 +9,22 @@
 use super::*;
 use std::borrow::Cow;
 
+/// The bare loop's frame: `content` unescaped in the same pass. Also used
+/// by the bare loop itself (client.rs), so both measure the same parsing.
 #[derive(Deserialize)]
-struct BareFrame<'a> {
+pub(crate) struct BareFrame<'a> {
     #[serde(borrow)]
-    module: Cow<'a, str>,
+    pub module: Cow<'a, str>,
     #[serde(borrow, default)]
-    content: Option<Cow<'a, str>>,
+    pub content: Option<Cow<'a, str>>,
 }
 
+/// The bare loop's event envelope, checked and borrowed from its JSON:
+/// nothing copied, nothing allocated.
 #[derive(Deserialize)]
-struct BareEnvelope<'a> {
+pub(crate) struct BareEnvelope<'a> {
     #[serde(borrow)]
-    event: Cow<'a, str>,
+    pub event: Cow<'a, str>,
     #[allow(dead_code)]
     event_ts: i64,
     #[serde(borrow)]

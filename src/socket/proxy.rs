@@ -102,42 +102,7 @@ fn open<S: Read + Write>(stream: &mut S, proxy: &Proxy, host: &str, port: u16) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Cursor;
-
-    /// Plays a canned answer (one byte a read, unless `whole`) and records
-    /// what was written.
-    struct Canned {
-        input: Cursor<Vec<u8>>,
-        output: Vec<u8>,
-        whole: bool,
-    }
-
-    impl Canned {
-        fn new(answer: &[u8]) -> Self {
-            Canned {
-                input: Cursor::new(answer.to_vec()),
-                output: Vec::new(),
-                whole: false,
-            }
-        }
-    }
-
-    impl Read for Canned {
-        fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
-            let n = if self.whole { b.len() } else { b.len().min(1) };
-            self.input.read(&mut b[..n])
-        }
-    }
-
-    impl Write for Canned {
-        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-            self.output.extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::handshake::Canned;
 
     fn proxy() -> Proxy {
         Proxy::new("http://proxy-user:proxy-pass@proxy.example:3128").unwrap()
