@@ -518,8 +518,10 @@ impl ClientBuilder {
         }
         let wait_for = settings.first_connect_timeout + settings.connect_timeout * 2;
         // A stop wakes the socket thread at once, except in the middle of a
-        // single-address TCP connect, which no timeout of ours interrupts.
-        let close_bound = settings.connect_timeout + Duration::from_secs(2);
+        // single-address TCP connect, which no timeout of ours interrupts;
+        // on a connection it then waits for Zoom's answering Close.
+        let close_bound =
+            settings.connect_timeout.max(crate::socket::DRAIN_FOR) + Duration::from_secs(2);
         let out = Outbox::new(
             events_tx,
             states_tx,
@@ -745,6 +747,10 @@ impl Client {
     }
 
     /// Sends a Close frame (1000), stops both threads and joins them.
+    /// Events that arrive before Zoom's answering Close (sent before Zoom
+    /// read the client's) are still delivered; a server that does not
+    /// answer delays the close by at most 2 s.
+    ///
     /// Returns `Ok(())` if the client was running or closed on request, or
     /// the fatal error that had ended the stream (bad credentials, a panic
     /// in one of its threads, ...).

@@ -254,6 +254,34 @@ fn close_sends_1000_and_joins_promptly() {
     assert_eq!(zoom.wait_for_close_code(WAIT), Some(1000));
 }
 
+/// Events the server sends after the client's Close and before its
+/// answering Close (in flight as the client closes: Zoom never sends them
+/// again) are delivered before the iterator ends: the client reads on
+/// until the closing handshake completes.
+#[test]
+fn events_in_flight_at_close_are_delivered() {
+    for tls in [false, true] {
+        watchdog(move || {
+            let zoom = MockZoom::builder().tls(tls).start().unwrap();
+            let client = builder(&zoom).connect().unwrap();
+            zoom.hold_close_answers(true);
+            let closer = client.closer();
+            let closing = std::thread::spawn(move || closer.close());
+            assert!(zoom.wait_for_client_closes(1, WAIT));
+            for seq in 1..=5 {
+                assert_eq!(zoom.send_event_json(&event(seq)), 1, "tls {tls}");
+            }
+            zoom.hold_close_answers(false);
+            // Ends when the socket thread does.
+            let seen: Vec<_> = client.events().iter().map(|e| e.timestamp_ms()).collect();
+            closing.join().unwrap();
+            assert_eq!(seen, (1..=5).map(Some).collect::<Vec<_>>(), "tls {tls}");
+            assert_eq!(zoom.client_closes()[0].code, Some(1000));
+            client.close().unwrap();
+        });
+    }
+}
+
 #[test]
 fn closer_from_another_thread_ends_the_iterator() {
     let zoom = MockZoom::start().unwrap();

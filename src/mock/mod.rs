@@ -527,6 +527,15 @@ impl MockZoom {
         conns.iter().filter(|c| c.set_silent(false)).count()
     }
 
+    /// While `hold` is true, a client's Close is recorded at once but
+    /// answered only when this is set back to false (or after 10 s): the
+    /// connection keeps taking frames meanwhile ([`MockZoom::send_event`]
+    /// still reaches it), as a real server's does until it has read the
+    /// Close. Models the events in flight as a client closes.
+    pub fn hold_close_answers(&self, hold: bool) {
+        self.shared.update(|s| s.hold_close_answers = hold);
+    }
+
     /// Rejects the tokens of the live connections in-band, as Zoom does: sends
     /// `{"module":<module>,"success":false,"content":<content>,"header":{}}`
     /// on each (use [`INVALID_TOKEN`] or [`TOKEN_IS_INVALID`], any module),

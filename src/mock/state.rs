@@ -68,6 +68,9 @@ pub(crate) struct State {
     pub upgrade_refusals: Option<(u32, u16)>,
     /// What a second connection on the subscription does.
     pub multi: MultiConnection,
+    /// A client's Close waits for its answer while set
+    /// ([`MockZoom::hold_close_answers`](super::MockZoom::hold_close_answers)).
+    pub hold_close_answers: bool,
     /// Upgraded, accepted connections whose reader still runs.
     pub live: Vec<Arc<Conn>>,
     pub connections: Vec<ConnectionInfo>,
@@ -107,6 +110,7 @@ impl Shared {
                 token_failures: None,
                 upgrade_refusals: None,
                 multi,
+                hold_close_answers: false,
                 live: Vec::new(),
                 connections: Vec::new(),
                 heartbeats: Vec::new(),

@@ -16,7 +16,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rustls::ServerConnection;
 
@@ -28,6 +28,10 @@ use super::server::{form_decode, Request, Response, Transport};
 use super::state::{Shared, TokenCheck};
 use crate::handshake::accept_key;
 use crate::secret::Secret;
+
+/// The longest a held Close answer waits
+/// ([`MockZoom::hold_close_answers`](super::MockZoom::hold_close_answers)).
+const HOLD_CLOSE_AT_MOST: Duration = Duration::from_secs(10);
 
 pub(crate) const PATH: &str = "/ws";
 
@@ -525,6 +529,11 @@ fn handle(shared: &Shared, conn: &Conn, message: Message) -> bool {
                 // A silent server answers nothing: wait for the client to hang up.
                 return true;
             }
+            // Held: the connection stays open for frames sent meanwhile, as
+            // Zoom's does until it has read the client's Close.
+            shared.wait_until(HOLD_CLOSE_AT_MOST, |s| {
+                !s.hold_close_answers || shared.stopping.load(Ordering::SeqCst)
+            });
             conn.answer_close(code);
             return false;
         }

@@ -26,6 +26,8 @@ mod proxy;
 mod session;
 mod transport;
 
+pub(crate) use session::DRAIN_FOR;
+
 use std::net::{Shutdown, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

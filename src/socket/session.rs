@@ -85,7 +85,7 @@ impl Thread {
         }
         loop {
             if self.shared.stopping() {
-                close_gracefully(&mut ws);
+                self.drain(&mut ws, token, out);
                 return Ended::Stopped;
             }
             let reads = ws.get_mut().tcp().reads;
@@ -207,15 +207,76 @@ impl Thread {
     }
 }
 
-/// Sends Close (1000) and, over TLS, close_notify, then ends the write
-/// half. Does not wait for the server's reply: the read half may already be
-/// shut down.
+impl Thread {
+    /// A close on request that loses nothing Zoom already sent: sends Close
+    /// (1000) and reads on until Zoom's Close answers it (WebSocket's
+    /// closing handshake: Zoom sends nothing after that), handing over the
+    /// events that arrive meanwhile, for at most [`DRAIN_FOR`]; then ends
+    /// the connection as [`close_gracefully`] does. Events in flight as the
+    /// client closes were sent once and never again (they matter most in a
+    /// handover, where another connection takes over from the next one).
+    ///
+    /// The stop shut the socket's read half down to wake the thread: Linux
+    /// still queues what arrives on an established connection and a read
+    /// then returns it, or end of file at once when nothing is queued
+    /// (which [`super::transport::Tcp`] reports as a timeout); hence the
+    /// short pause between reads. The write half stays open until the end:
+    /// data arriving after both halves are shut down would reset the
+    /// connection.
+    fn drain(&self, ws: &mut Ws, token: &AccessToken, out: &mut Outbox) {
+        let _ = ws.close(Some(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        }));
+        let _ = ws.flush();
+        let until = Instant::now() + DRAIN_FOR;
+        ws.get_mut().tcp().poll_reads(DRAIN_POLL);
+        while Instant::now() < until {
+            match ws.read() {
+                Ok(Message::Text(text)) => match wire::parse_into(&text, out.spare()) {
+                    Inbound::Event(ev) => {
+                        out.stage(ev);
+                        out.flush();
+                    }
+                    Inbound::Skip(why) => self.shared.skipped(&scrub(&why, token)),
+                    _ => {}
+                },
+                Ok(Message::Binary(b)) => self
+                    .shared
+                    .skipped(&format!("a binary frame of {} bytes", b.len())),
+                // The closing handshake is complete.
+                Ok(Message::Close(_)) => break,
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e)) if is_timeout(&e) => std::thread::sleep(DRAIN_POLL),
+                Err(_) => break,
+            }
+        }
+        end_connection(ws);
+    }
+}
+
+/// How long a close on request waits for Zoom's answering Close, reading
+/// the events that arrive meanwhile. Zoom answers within a round trip; a
+/// server that never answers delays a close by this much.
+pub(crate) const DRAIN_FOR: Duration = Duration::from_secs(2);
+
+/// The pause between reads of a draining connection (see [`Thread::drain`]).
+const DRAIN_POLL: Duration = Duration::from_millis(2);
+
+/// Sends Close (1000) and ends the connection (see [`end_connection`]).
+/// Does not wait for the server's reply: used where the connection is given
+/// up (a token failure, a refusal), not on a close on request.
 pub(super) fn close_gracefully(ws: &mut Ws) {
     let _ = ws.close(Some(CloseFrame {
         code: CloseCode::Normal,
         reason: "".into(),
     }));
     let _ = ws.flush();
+    end_connection(ws);
+}
+
+/// Over TLS, sends close_notify; then ends the write half.
+fn end_connection(ws: &mut Ws) {
     if let Stream::Tls(s) = ws.get_mut() {
         s.conn.send_close_notify();
         while s.conn.wants_write() {
