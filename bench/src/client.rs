@@ -55,9 +55,8 @@ impl Env {
             .credentials(self.credentials()?)
             .subscription_id(&self.subscription_id)
             .url(&self.ws_url);
-        if let Some(path) = &self.ca_file {
-            let pem = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
-            b = b.extra_root_pem(pem);
+        if self.ca_file.is_some() {
+            b = b.tls(self.tls()?);
         }
         Ok(b)
     }
@@ -127,18 +126,23 @@ fn zoomws_count(env: &Env, n: u64) -> Res<Value> {
     let client = env.zoom_ws()?.connect().map_err(|e| e.to_string())?;
     ready();
     let events = client.events();
-    let first = events
-        .recv_timeout(WAIT)
-        .map_err(|e| format!("first event: {e}"))?;
+    let mut result = timed_count(n, || events.recv_timeout(WAIT).map(|ev| ev.name().len()))?;
+    result["dropped"] = client.dropped_events().into();
+    client.close().map_err(|e| e.to_string())?;
+    Ok(result)
+}
+
+/// Receives `n` events through `next` (which gives an event's name
+/// length), timed from the first one's arrival (wall clock and process
+/// CPU), then says COUNTED and checks the names. Both counting clients
+/// share it: the zoom-ws one and the bare loop's consumer.
+fn timed_count(n: u64, mut next: impl FnMut() -> Result<usize, RecvTimeoutError>) -> Res<Value> {
+    let mut names = next().map_err(|e| format!("first event: {e}"))?;
     let t0 = Instant::now();
     let cpu0 = procfs::process_cpu_ns();
-    let mut names = first.name().len();
     let mut count = 1;
     while count < n {
-        let ev = events
-            .recv_timeout(WAIT)
-            .map_err(|e| format!("after {count} events: {e}"))?;
-        names += ev.name().len();
+        names += next().map_err(|e| format!("after {count} events: {e}"))?;
         count += 1;
     }
     let secs = t0.elapsed().as_secs_f64();
@@ -147,9 +151,7 @@ fn zoomws_count(env: &Env, n: u64) -> Res<Value> {
     if names != "meeting.participant_joined".len() * n as usize {
         return Err("unexpected event names".into());
     }
-    let dropped = client.dropped_events();
-    client.close().map_err(|e| e.to_string())?;
-    Ok(json!({"count": count, "secs": secs, "cpu_secs": cpu, "dropped": dropped}))
+    Ok(json!({"count": count, "secs": secs, "cpu_secs": cpu}))
 }
 
 /// `"sent_us":<digits>` from an event's JSON.
@@ -495,29 +497,10 @@ mod bare {
             }
             return Ok(latency_result(lat));
         }
-        let first = rx
-            .recv_timeout(WAIT)
-            .map_err(|e| format!("first event: {e}"))?;
-        let t0 = Instant::now();
-        let cpu0 = procfs::process_cpu_ns();
-        let mut names = first.name_len;
-        let mut count = 1;
-        while count < n {
-            let ev = rx
-                .recv_timeout(WAIT)
-                .map_err(|e| format!("after {count} events: {e}"))?;
-            names += ev.name_len;
-            count += 1;
-        }
-        let secs = t0.elapsed().as_secs_f64();
-        let cpu = (procfs::process_cpu_ns() - cpu0) as f64 / 1e9;
-        counted();
-        if names != "meeting.participant_joined".len() * n as usize {
-            return Err("unexpected event names".into());
-        }
+        let result = timed_count(n, || rx.recv_timeout(WAIT).map(|ev| ev.name_len))?;
         drop(rx);
         drop(reader); // detached: the process exits next
-        Ok(json!({"count": count, "secs": secs, "cpu_secs": cpu}))
+        Ok(result)
     }
 
     /// Reads the stream and only walks the frame headers: the
