@@ -82,8 +82,8 @@ fn connect(zoom: &MockZoom) -> Stream {
     Stream::Tls(Box::new(StreamOwned::new(conn, tcp)))
 }
 
-/// Reads an HTTP head and returns it with whatever followed it.
-fn read_head(s: &mut impl Read) -> (String, Vec<u8>) {
+/// Reads an HTTP head, byte by byte: nothing after it is consumed.
+fn read_head(s: &mut impl Read) -> String {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
@@ -91,7 +91,7 @@ fn read_head(s: &mut impl Read) -> (String, Vec<u8>) {
         assert_eq!(n, 1, "connection closed during the HTTP head");
         buf.push(byte[0]);
     }
-    (String::from_utf8(buf).unwrap(), Vec::new())
+    String::from_utf8(buf).unwrap()
 }
 
 fn status_of(head: &str) -> u16 {
@@ -116,7 +116,7 @@ fn http(zoom: &MockZoom, request: &str) -> HttpAnswer {
     let mut s = connect(zoom);
     s.write_all(request.as_bytes()).unwrap();
     s.flush().unwrap();
-    let (head, _) = read_head(&mut s);
+    let head = read_head(&mut s);
     let len: usize = header(&head, "content-length").unwrap().parse().unwrap();
     let mut body = vec![0u8; len];
     s.read_exact(&mut body).unwrap();
@@ -170,7 +170,7 @@ fn upgrade(zoom: &MockZoom, query: &str) -> (u16, Option<Ws>) {
     )
     .unwrap();
     s.flush().unwrap();
-    let (head, rest) = read_head(&mut s);
+    let head = read_head(&mut s);
     let status = status_of(&head);
     if status != 101 {
         return (status, None);
@@ -181,7 +181,7 @@ fn upgrade(zoom: &MockZoom, query: &str) -> (u16, Option<Ws>) {
     );
     (
         status,
-        Some(WebSocket::from_partially_read(s, rest, Role::Client, None)),
+        Some(WebSocket::from_raw_socket(s, Role::Client, None)),
     )
 }
 
