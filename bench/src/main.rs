@@ -81,12 +81,10 @@ fn main() -> ExitCode {
 
 /// Wall-clock microseconds since the epoch: comparable across processes.
 fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
+    system_us(SystemTime::now())
 }
 
+/// `t` in microseconds since the epoch (0 before it).
 fn system_us(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
