@@ -528,6 +528,17 @@ pub(crate) mod tests {
         out
     }
 
+    /// Per seed, its `count` mutations and then the seed itself: the inputs
+    /// of the differential tests (a scan against serde_json).
+    pub(crate) fn with_mutations(seeds: &[&str], count: usize, rng: &mut Rng) -> Vec<String> {
+        let mut out = Vec::with_capacity(seeds.len() * (count + 1));
+        for seed in seeds {
+            out.extend(mutations(seed, count, rng));
+            out.push(seed.to_string());
+        }
+        out
+    }
+
     #[test]
     fn values_are_checked_as_serde_json_checks_them() {
         let cases = [
