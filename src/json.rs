@@ -259,7 +259,10 @@ fn decode_str(text: &str, i: usize, buf: Vec<u8>) -> Option<(usize, Cow<'_, str>
     // spare bytes let each step copy a whole word and keep a part of it.
     let need = b.len() - start + 8;
     let mut out = buf;
-    out.clear();
+    // A reused buffer keeps its old bytes (the previous event's JSON): every
+    // byte kept below is written first, so only the part past them is
+    // zeroed, not the whole length again.
+    out.truncate(need);
     if out.capacity() < need {
         // A buffer that came back too small gets room for a slightly
         // longer event too; a new one (no buffer came back: a backlog, say)
@@ -269,7 +272,7 @@ fn decode_str(text: &str, i: usize, buf: Vec<u8>) -> Option<(usize, Cow<'_, str>
         } else {
             need / 16 + 16
         };
-        out.reserve_exact(need + room);
+        out.reserve_exact(need + room - out.len());
     }
     out.resize(need, 0);
     out[..i - start].copy_from_slice(&b[start..i]);
@@ -605,6 +608,12 @@ pub(crate) mod tests {
         ];
         for c in cases {
             let mine = decode_str(c, 1, Vec::new()).map(|(_, s)| s);
+            // A reused buffer's old bytes (here invalid UTF-8, longer or
+            // shorter than the text) never show through.
+            for old in [vec![0xff; 3], vec![0xff; 4096]] {
+                let reused = decode_str(c, 1, old).map(|(_, s)| s);
+                assert_eq!(reused, mine, "{c:?}");
+            }
             let serde: Result<String, _> = serde_json::from_str(c);
             match (mine, serde) {
                 (Some(m), Ok(s)) => assert_eq!(m, s, "{c:?}"),
