@@ -291,18 +291,17 @@ pub fn rest_error(data: &[u8]) {
         [a, b, body @ ..] => (u16::from_be_bytes([*a, *b]) % 600, body),
         _ => (500, data),
     };
-    match crate::rest::api_error(status, body, None, &[SECRET]) {
-        Error::Http {
-            code, ref message, ..
-        } => {
+    let e = crate::rest::api_error(status, body, None, &[SECRET]);
+    match &e {
+        Error::Http { code, message, .. } => {
             check_printable(message, crate::rest::MAX_MESSAGE_CHARS + 3);
-            if let Some(code) = &code {
+            if let Some(code) = code {
                 check_printable(code, 64 + 3);
             }
         }
         other => panic!("not an HTTP error: {other:?}"),
     }
-    check_error(&crate::rest::api_error(status, body, None, &[SECRET]));
+    check_error(&e);
     if let Err(e) = crate::rest::parse_answer::<serde_json::Value>(body, &Method::GET, "/fuzz") {
         check_error(&e);
     }
