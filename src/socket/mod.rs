@@ -15,8 +15,9 @@
 //!
 //! Closing from another thread sets a flag and shuts down the read half of
 //! the TCP socket, which wakes a blocked `read` at once (on Linux; elsewhere
-//! at the next deadline). The thread then sends a Close frame (1000) on the
-//! still-open write half and exits.
+//! at the next deadline). The thread then sends a Close frame (1000), reads
+//! on until Zoom's answering Close so that nothing in flight is lost
+//! (`session::start_close`), and exits.
 
 mod connect;
 mod errors;

@@ -83,22 +83,31 @@ impl Thread {
         {
             return lost(format!("configuring the socket: {e}"), false, opened, acked);
         }
+        // Set once a close on request has sent its Close: read on until
+        // Zoom's answering Close, at most until then (see `start_close`).
+        let mut closing: Option<Instant> = None;
         loop {
-            if self.shared.stopping() {
-                self.drain(&mut ws, token, out);
-                return Ended::Stopped;
+            if closing.is_none() && self.shared.stopping() {
+                closing = Some(start_close(&mut ws));
             }
             let reads = ws.get_mut().tcp().reads;
             if reads != reads_seen || woken {
                 now = Instant::now();
                 reads_seen = reads;
             }
-            if !woken {
+            if let Some(until) = closing {
+                if now >= until {
+                    end_connection(&mut ws);
+                    return Ended::Stopped;
+                }
+            } else if !woken {
                 // The last read returned a frame (or none was made yet).
                 last_alive = now;
             }
-            match schedule.due(now, woken) {
-                Due::Heartbeat => {
+            // No heartbeat once closing: nothing may follow a Close.
+            match (closing, schedule.due(now, woken)) {
+                (Some(_), _) => {}
+                (None, Due::Heartbeat) => {
                     if let Some(fatal) = self.tokens.fatal_error() {
                         close_gracefully(&mut ws);
                         return Ended::Fatal(fatal);
@@ -111,7 +120,7 @@ impl Thread {
                     schedule.heartbeat_sent(now);
                     continue;
                 }
-                Due::DeadLink => {
+                (None, Due::DeadLink) => {
                     let reason = format!(
                         "dead link: no heartbeat ack or other frame within {} ms of a heartbeat",
                         s.dead_link_timeout.as_millis()
@@ -119,7 +128,7 @@ impl Thread {
                     ws.get_mut().abort();
                     return lost(reason, false, last_alive, acked);
                 }
-                Due::Wait { earliest, latest } => {
+                (None, Due::Wait { earliest, latest }) => {
                     ws.get_mut().tcp().window = Some((earliest, latest));
                 }
             }
@@ -132,10 +141,17 @@ impl Thread {
                         // socket, so the staged events go out first.
                         (tcp.hold, tcp.held) = (false, false);
                         out.flush();
+                    } else if closing.is_some() {
+                        // Nothing queued yet (see `start_close`).
+                        std::thread::sleep(DRAIN_POLL);
                     } else {
                         woken = true;
                     }
                     continue;
+                }
+                Err(_) if closing.is_some() => {
+                    end_connection(&mut ws);
+                    return Ended::Stopped;
                 }
                 Err(tungstenite::Error::ConnectionClosed) => {
                     return lost("closed by the server".into(), true, last_alive, acked)
@@ -169,6 +185,8 @@ impl Thread {
                         log::trace!("zoom-ws: heartbeat ack");
                     }
                     Inbound::Connected => {}
+                    // Closing anyway: read on for Zoom's answer.
+                    Inbound::TokenRejected(_) | Inbound::Refused(_) if closing.is_some() => {}
                     Inbound::TokenRejected(content) => {
                         close_gracefully(&mut ws);
                         let reason = format!(
@@ -192,6 +210,11 @@ impl Thread {
                 Message::Binary(b) => self
                     .shared
                     .skipped(&format!("a binary frame of {} bytes", b.len())),
+                // Zoom's answer: the closing handshake is complete.
+                Message::Close(_) if closing.is_some() => {
+                    end_connection(&mut ws);
+                    return Ended::Stopped;
+                }
                 Message::Close(frame) => {
                     // tungstenite queued the reply; send it.
                     let _ = ws.flush();
@@ -207,52 +230,29 @@ impl Thread {
     }
 }
 
-impl Thread {
-    /// A close on request that loses nothing Zoom already sent: sends Close
-    /// (1000) and reads on until Zoom's Close answers it (WebSocket's
-    /// closing handshake: Zoom sends nothing after that), handing over the
-    /// events that arrive meanwhile, for at most [`DRAIN_FOR`]; then ends
-    /// the connection as [`close_gracefully`] does. Events in flight as the
-    /// client closes were sent once and never again (they matter most in a
-    /// handover, where another connection takes over from the next one).
-    ///
-    /// The stop shut the socket's read half down to wake the thread: Linux
-    /// still queues what arrives on an established connection and a read
-    /// then returns it, or end of file at once when nothing is queued
-    /// (which [`super::transport::Tcp`] reports as a timeout); hence the
-    /// short pause between reads. The write half stays open until the end:
-    /// data arriving after both halves are shut down would reset the
-    /// connection.
-    fn drain(&self, ws: &mut Ws, token: &AccessToken, out: &mut Outbox) {
-        let _ = ws.close(Some(CloseFrame {
-            code: CloseCode::Normal,
-            reason: "".into(),
-        }));
-        let _ = ws.flush();
-        let until = Instant::now() + DRAIN_FOR;
-        ws.get_mut().tcp().poll_reads(DRAIN_POLL);
-        while Instant::now() < until {
-            match ws.read() {
-                Ok(Message::Text(text)) => match wire::parse_into(&text, out.spare()) {
-                    Inbound::Event(ev) => {
-                        out.stage(ev);
-                        out.flush();
-                    }
-                    Inbound::Skip(why) => self.shared.skipped(&scrub(&why, token)),
-                    _ => {}
-                },
-                Ok(Message::Binary(b)) => self
-                    .shared
-                    .skipped(&format!("a binary frame of {} bytes", b.len())),
-                // The closing handshake is complete.
-                Ok(Message::Close(_)) => break,
-                Ok(_) => {}
-                Err(tungstenite::Error::Io(e)) if is_timeout(&e) => std::thread::sleep(DRAIN_POLL),
-                Err(_) => break,
-            }
-        }
-        end_connection(ws);
-    }
+/// Starts a close on request that loses nothing Zoom already sent: sends
+/// Close (1000); the session then reads on until Zoom's Close answers it
+/// (WebSocket's closing handshake: Zoom sends nothing after that), handing
+/// over the events that arrive meanwhile, for at most [`DRAIN_FOR`] (the
+/// instant returned), and ends the connection as [`close_gracefully`]
+/// does. Events in flight as the client closes were sent once and never
+/// again (they matter most in a handover, where another connection takes
+/// over from the next one).
+///
+/// The stop shut the socket's read half down to wake the thread: Linux
+/// still queues what arrives on an established connection and a read then
+/// returns it, or end of file at once when nothing is queued (which
+/// [`super::transport::Tcp`] reports as a timeout); hence reads
+/// [`DRAIN_POLL`] apart. The write half stays open until the end: data
+/// arriving after both halves are shut down would reset the connection.
+fn start_close(ws: &mut Ws) -> Instant {
+    let _ = ws.close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "".into(),
+    }));
+    let _ = ws.flush();
+    ws.get_mut().tcp().poll_reads(DRAIN_POLL);
+    Instant::now() + DRAIN_FOR
 }
 
 /// How long a close on request waits for Zoom's answering Close, reading
@@ -260,7 +260,7 @@ impl Thread {
 /// server that never answers delays a close by this much.
 pub(crate) const DRAIN_FOR: Duration = Duration::from_secs(2);
 
-/// The pause between reads of a draining connection (see [`Thread::drain`]).
+/// The pause between reads of a closing connection (see [`start_close`]).
 const DRAIN_POLL: Duration = Duration::from_millis(2);
 
 /// Sends Close (1000) and ends the connection (see [`end_connection`]).

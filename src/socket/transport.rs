@@ -108,7 +108,7 @@ impl Tcp {
     /// Reads without a wake window from now on, each read of the socket
     /// waiting at most `every` (a close that drains the connection).
     pub fn poll_reads(&mut self, every: Duration) {
-        (self.window, self.hold, self.held) = (None, false, false);
+        self.window = None;
         if self.sock.set_read_timeout(Some(every)).is_ok() {
             self.timeout = Some(every);
         }
