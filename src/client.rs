@@ -517,9 +517,10 @@ impl ClientBuilder {
             shared.on_stop(Box::new(refresher.stopper()));
         }
         let wait_for = settings.first_connect_timeout + settings.connect_timeout * 2;
-        // A stop wakes the socket thread at once, except in the middle of a
-        // single-address TCP connect, which no timeout of ours interrupts;
-        // on a connection it then waits for Zoom's answering Close.
+        // A stop wakes the socket thread at once wherever it waits, but a
+        // write blocked on a full socket buffer ends only at its timeout
+        // (within connect_timeout while connecting); on a connection the
+        // thread then waits for Zoom's answering Close (DRAIN_FOR).
         let close_bound =
             settings.connect_timeout.max(crate::socket::DRAIN_FOR) + Duration::from_secs(2);
         let out = Outbox::new(
@@ -775,8 +776,8 @@ impl Client {
                     log::error!("zoom-ws: the socket thread panicked");
                 }
             } else {
-                // Stuck in a DNS lookup or a TCP connect: it ends on its own
-                // when that returns, and sees the stop flag.
+                // Stuck in a blocked write: it ends on its own when that
+                // times out, and sees the stop flag.
                 log::warn!(
                     "zoom-ws: the socket thread did not stop within {} s; leaving it to finish",
                     self.close_bound.as_secs()

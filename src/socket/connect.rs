@@ -57,12 +57,7 @@ impl Thread {
         if let Some(p) = &proxy {
             if let Err(e) = super::proxy::tunnel(&mut tcp, p, ep, deadline) {
                 let _ = tcp.sock.shutdown(std::net::Shutdown::Both);
-                self.shared.set_waker(None);
-                return Err(if self.shared.stopping() {
-                    Error::Closed
-                } else {
-                    e
-                });
+                return Err(self.abandoned(e));
             }
         }
         let mut stream = Stream::new(tcp, ep, &s.tls)?;
@@ -70,13 +65,19 @@ impl Thread {
             Ok(rest) => self.confirm(stream, rest, token, out),
             Err(e) => {
                 stream.abort();
-                self.shared.set_waker(None);
-                Err(if self.shared.stopping() {
-                    Error::Closed
-                } else {
-                    e
-                })
+                Err(self.abandoned(e))
             }
+        }
+    }
+
+    /// The error of an attempt whose socket was just ended: `Closed` if a
+    /// stop ended it; no socket to wake any more.
+    fn abandoned(&self, e: Error) -> Error {
+        self.shared.set_waker(None);
+        if self.shared.stopping() {
+            Error::Closed
+        } else {
+            e
         }
     }
 
@@ -114,8 +115,7 @@ impl Thread {
         let fail = |mut ws: Ws, e: Error| {
             close_gracefully(&mut ws);
             ws.get_mut().abort();
-            self.shared.set_waker(None);
-            Err(e)
+            Err(self.abandoned(e))
         };
         loop {
             let frame = match ws.read() {
@@ -148,10 +148,8 @@ impl Thread {
                     return fail(ws, e);
                 }
                 Err(e) => {
-                    let e = ws_error("waiting for build_connection", e);
                     ws.get_mut().abort();
-                    self.shared.set_waker(None);
-                    return Err(e);
+                    return Err(self.abandoned(ws_error("waiting for build_connection", e)));
                 }
             };
             match frame {

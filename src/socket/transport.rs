@@ -284,11 +284,12 @@ fn interleave(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
     }
 }
 
-/// Connects to one of `addrs` by `deadline`. One address is connected on
-/// this thread; several are raced: each gets its own thread, started
+/// Connects to one of `addrs` by `deadline`, interrupted by a stop (`stop`
+/// disconnects). The addresses are raced: each gets its own thread, started
 /// [`NEXT_ADDRESS_AFTER`] after the previous one unless that one failed
 /// first, and the first to connect wins. A black-holed address therefore
-/// costs 250 ms, not the whole budget.
+/// costs 250 ms, not the whole budget. A single address goes the same way,
+/// so that a stop never waits for its connect.
 pub(crate) fn connect_tcp(
     addrs: Vec<SocketAddr>,
     deadline: Instant,
@@ -300,11 +301,8 @@ pub(crate) fn connect_tcp(
             .filter(|d| !d.is_zero())
             .ok_or_else(|| timed_out("connecting"))
     };
-    if addrs.len() <= 1 {
-        let addr = addrs
-            .first()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))?;
-        return TcpStream::connect_timeout(addr, budget(Instant::now())?);
+    if addrs.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::NotFound, "no address"));
     }
     let (tx, rx) = crossbeam_channel::unbounded::<io::Result<TcpStream>>();
     let mut pending = interleave(addrs).into_iter();
