@@ -281,8 +281,9 @@ impl Connector<()> for ProxyRoute {
     }
 }
 
-/// The text of an [`Error::Config`], for a [`Refused`].
-fn config_text(e: Error) -> String {
+/// The text of an [`Error::Config`] (any other error's `Display`), for a
+/// [`Refused`] or a [`ProxyConfig::Invalid`].
+pub(crate) fn config_text(e: Error) -> String {
     match e {
         Error::Config(why) => why,
         other => other.to_string(),
@@ -369,16 +370,7 @@ fn check_resolved(uri: &Uri, addrs: &[std::net::SocketAddr]) -> Result<(), ureq:
     // Scheme and authority only: the path and query are nobody's business.
     let checked = Endpoint::parse(&format!("http://{host}/"), "https", "http", "the URL")
         .and_then(|endpoint| endpoint.check_resolved(addrs));
-    match checked {
-        Ok(()) => Ok(()),
-        Err(e) => Err(ureq::Error::Io(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            Refused(match e {
-                Error::Config(why) => why,
-                other => other.to_string(),
-            }),
-        ))),
-    }
+    checked.map_err(|e| refused(config_text(e)))
 }
 
 /// Why [`check_resolved`] refused a connection.
@@ -798,9 +790,9 @@ mod tests {
         }
     }
 
-    /// A loopback server that answers one request with 204; its port and
-    /// thread.
-    fn answers_204_once() -> (u16, std::thread::JoinHandle<()>) {
+    /// A GET to a loopback server that answers one request with 204, on an
+    /// agent with this proxy setting, gets the 204.
+    fn assert_gets_204_from_loopback(proxy: &ProxyConfig) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let server = std::thread::spawn(move || {
@@ -810,25 +802,20 @@ mod tests {
             let _ = s.read(&mut buf);
             let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
         });
-        (port, server)
-    }
-
-    /// The agent's resolver is the checked one: a real request to a
-    /// loopback server goes through.
-    #[test]
-    fn agent_connects_through_the_checked_resolver() {
-        let (port, server) = answers_204_once();
-        let agent = agent(
-            &TlsConfig::default(),
-            &HttpTimeouts::default(),
-            &ProxyConfig::Off,
-        );
+        let agent = agent(&TlsConfig::default(), &HttpTimeouts::default(), proxy);
         let response = agent
             .get(format!("http://127.0.0.1:{port}/x").as_str())
             .call()
             .unwrap();
         assert_eq!(response.status().as_u16(), 204);
         server.join().unwrap();
+    }
+
+    /// The agent's resolver is the checked one: a real request to a
+    /// loopback server goes through.
+    #[test]
+    fn agent_connects_through_the_checked_resolver() {
+        assert_gets_204_from_loopback(&ProxyConfig::Off);
     }
 
     /// With a proxy configured, a plain-text (loopback) URL still connects
@@ -836,22 +823,11 @@ mod tests {
     /// destination unresolved when the agent has a proxy.
     #[test]
     fn plain_text_bypasses_the_proxy() {
-        let (port, server) = answers_204_once();
         // Nothing listens there: using the proxy would fail.
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let proxy = Proxy::new(&format!("http://{}", closed.local_addr().unwrap())).unwrap();
         drop(closed);
-        let agent = agent(
-            &TlsConfig::default(),
-            &HttpTimeouts::default(),
-            &ProxyConfig::Use(proxy),
-        );
-        let response = agent
-            .get(format!("http://127.0.0.1:{port}/x").as_str())
-            .call()
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 204);
-        server.join().unwrap();
+        assert_gets_204_from_loopback(&ProxyConfig::Use(proxy));
     }
 
     /// A TLS destination goes through the proxy with ureq's CONNECT (the

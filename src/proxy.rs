@@ -164,7 +164,7 @@ impl Proxy {
     /// exemptions: `Ok(None)` when no proxy variable is set, or `NO_PROXY`
     /// is `*`. See the [module docs](self) for the variables and the rules.
     pub fn from_env() -> Result<Option<Proxy>> {
-        Self::from_env_with(|name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()))
+        Self::from_env_with(env_var)
     }
 
     /// [`Proxy::from_env`] with the variables read through `lookup` (a name
@@ -270,6 +270,11 @@ impl fmt::Debug for Proxy {
             .field("from_env", &self.bypass.loopback)
             .finish()
     }
+}
+
+/// A variable of the process environment (lossy UTF-8).
+fn env_var(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
 }
 
 /// `host:port`, brackets around an IPv6 address.
@@ -506,21 +511,14 @@ impl ProxyConfig {
     /// built, so that every connection follows the same setting.
     pub(crate) fn resolve(&self) -> ProxyConfig {
         match self {
-            ProxyConfig::Env => {
-                let lookup =
-                    |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
-                match Proxy::from_env_with(lookup) {
-                    Ok(Some(proxy)) => ProxyConfig::Use(proxy),
-                    Ok(None) => ProxyConfig::Off,
-                    Err(e) => ProxyConfig::Invalid {
-                        why: match e {
-                            Error::Config(why) => why,
-                            other => other.to_string(),
-                        },
-                        bypass: Bypass::from_env(&lookup),
-                    },
-                }
-            }
+            ProxyConfig::Env => match Proxy::from_env_with(env_var) {
+                Ok(Some(proxy)) => ProxyConfig::Use(proxy),
+                Ok(None) => ProxyConfig::Off,
+                Err(e) => ProxyConfig::Invalid {
+                    why: crate::http::config_text(e),
+                    bypass: Bypass::from_env(&env_var),
+                },
+            },
             other => other.clone(),
         }
     }
