@@ -565,14 +565,9 @@ impl TokenRefresher {
     }
 
     fn shutdown(&mut self) {
-        {
-            let mut state = lock(&self.source.shared);
-            state.stopped = true;
-            self.source.shared.1.notify_all();
-        }
+        self.stopper()();
         drop(self.stop_tx.take());
         if let Some(thread) = self.thread.take() {
-            self.agent.clone().shutdown();
             if thread.join().is_err() {
                 log::error!("the token refresh thread panicked");
             }
@@ -929,10 +924,9 @@ fn retry_delay(
     retry_after: Option<Duration>,
     valid_left: Option<Duration>,
 ) -> Duration {
-    let mut delay = backoff.max(MIN_RETRY_DELAY);
-    if let Some(ra) = retry_after {
-        delay = delay.max(valid_left.map_or(ra, |left| ra.min(left)));
-    }
+    let delay = backoff
+        .max(MIN_RETRY_DELAY)
+        .max(retry_after.unwrap_or_default());
     match valid_left {
         Some(left) => delay.min(left.max(MIN_RETRY_DELAY)),
         None => delay,
