@@ -9,6 +9,8 @@ use zoom_ws::mock::MockZoom;
 use zoom_ws::typed::{Typed, ZoomId};
 use zoom_ws::{Client, Closer, Error, Event, StateChange};
 
+mod common;
+
 /// Compiles only if `T` is `Send + Sync`.
 fn send_sync<T: Send + Sync>() {}
 
@@ -30,12 +32,7 @@ fn the_receivers_are_the_reexported_crate_s() {
 #[test]
 fn select_over_events_states_and_a_channel_of_ones_own() {
     let zoom = MockZoom::start().unwrap();
-    let client = Client::builder()
-        .credentials(zoom.credentials())
-        .url(zoom.ws_url())
-        .subscription_id(zoom.subscription_id())
-        .connect()
-        .unwrap();
+    let client = common::builder(&zoom).connect().unwrap();
     let (_stop_tx, stop) = crossbeam_channel::bounded::<()>(1);
     zoom.send_event_json(r#"{"event":"meeting.started","event_ts":1,"payload":{"object":{}}}"#);
     let deadline = crossbeam_channel::after(Duration::from_secs(20));

@@ -20,25 +20,24 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
+use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
-use log::{LevelFilter, Log, Metadata, Record};
+use log::LevelFilter;
 use zoom_ws::mock::MockZoom;
 use zoom_ws::rest::Api;
 use zoom_ws::{
     fetch_token, Client, ClientBuilder, Error, HttpTimeouts, Proxy, RefreshOptions, TokenRefresher,
 };
 
-/// Bound of every test.
-const WATCHDOG: Duration = Duration::from_secs(30);
-/// Bound of every wait inside a test.
-const WAIT: Duration = Duration::from_secs(10);
+mod common;
+use common::{event, WAIT};
 
 const USER: &str = "proxy-user-4b1d";
 const PASSWORD: &str = "proxy-pass-9c2e";
@@ -50,23 +49,21 @@ const WRONG_PASSWORD: &str = "wrong-pass-7a3f";
 /// hung test's proxy is killed too.
 static CHILDREN: Mutex<Vec<(ThreadId, Arc<Mutex<Child>>)>> = Mutex::new(Vec::new());
 
-/// Runs `test` on its own thread; fails if it takes longer than
-/// [`WATCHDOG`], after killing the proxies it started.
+/// [`common::watchdog`], with the log capture installed, that also kills
+/// the proxies of a test that hangs (its thread, and they, would outlive
+/// the failure).
 fn watchdog(test: impl FnOnce() + Send + 'static) {
-    capture_logs();
-    let (done_tx, done_rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        test();
-        let _ = done_tx.send(());
-    });
-    let id = handle.thread().id();
-    match done_rx.recv_timeout(WATCHDOG) {
-        Ok(()) => handle.join().unwrap(),
-        Err(RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the test ended without reporting"),
-        },
-        Err(RecvTimeoutError::Timeout) => {
+    logs();
+    let (id_tx, id_rx) = mpsc::channel();
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        common::watchdog(move || {
+            let _ = id_tx.send(thread::current().id());
+            test();
+        })
+    }));
+    if let Err(panic) = outcome {
+        // A test that panicked has dropped its proxies already.
+        if let Ok(id) = id_rx.try_recv() {
             for (owner, child) in CHILDREN.lock().unwrap().iter() {
                 if *owner == id {
                     let mut child = child.lock().unwrap();
@@ -74,39 +71,15 @@ fn watchdog(test: impl FnOnce() + Send + 'static) {
                     let _ = child.wait();
                 }
             }
-            panic!("test hung for more than {WATCHDOG:?}");
         }
+        panic::resume_unwind(panic);
     }
 }
 
-// ---------------------------------------------------------------- logs
-
-static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl Log for Capture {
-    fn enabled(&self, m: &Metadata) -> bool {
-        // ureq's wire-level TRACE hex-dumps requests: documented, excluded.
-        !m.target().starts_with("ureq_proto")
-    }
-    fn log(&self, r: &Record) {
-        if self.enabled(r.metadata()) {
-            LINES
-                .lock()
-                .unwrap()
-                .push(format!("{} {}: {}", r.level(), r.target(), r.args()));
-        }
-    }
-    fn flush(&self) {}
-}
-
-fn capture_logs() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        log::set_logger(&Capture).unwrap();
-        log::set_max_level(LevelFilter::Trace);
-    });
+/// Every log line of this binary: all targets down to TRACE, except
+/// ureq's wire-level TRACE hex dumps (`ureq_proto`: documented, excluded).
+fn logs() -> &'static common::logs::Capture {
+    common::logs::capture(LevelFilter::Trace, &["ureq_proto"])
 }
 
 // ---------------------------------------------------------------- tinyproxy
@@ -287,26 +260,32 @@ impl Drop for Tinyproxy {
 
 // ---------------------------------------------------------------- helpers
 
+/// The emulator over TLS and a tinyproxy that lets `CONNECT` reach it
+/// only, with `auth` if any; `None` without tinyproxy.
+fn zoom_behind_tinyproxy(
+    auth: Option<(&'static str, &'static str)>,
+) -> Option<(MockZoom, u16, Tinyproxy)> {
+    let zoom = tls_zoom();
+    let port = zoom.addr().port();
+    let tiny = Tinyproxy::start(Config {
+        connect_ports: vec![port],
+        auth,
+    })?;
+    Some((zoom, port, tiny))
+}
+
 fn tls_zoom() -> MockZoom {
     MockZoom::builder().tls(true).start().unwrap()
 }
 
-fn port_of(zoom: &MockZoom) -> u16 {
-    zoom.addr().port()
-}
-
-/// A client for `zoom`, without a proxy setting yet.
-fn builder(zoom: &MockZoom) -> ClientBuilder {
+/// A client for `zoom` on `tokens` (fetched directly), without a proxy
+/// setting yet; [`common::builder`] is the one with credentials.
+fn on_tokens(zoom: &MockZoom, tokens: &TokenRefresher) -> ClientBuilder {
     Client::builder()
+        .token_source(tokens.source())
         .url(zoom.ws_url())
         .subscription_id(zoom.subscription_id())
         .tls(zoom.tls_config())
-}
-
-fn event(seq: u64) -> String {
-    format!(
-        r#"{{"event":"meeting.started","event_ts":{seq},"payload":{{"object":{{"id":{seq}}}}}}}"#
-    )
 }
 
 /// Sends an event and checks it arrives.
@@ -345,16 +324,10 @@ fn env(pairs: &[(&str, String)]) -> Option<Proxy> {
 #[test]
 fn events_token_and_rest_through_the_proxy_over_tls() {
     watchdog(|| {
-        let zoom = tls_zoom();
-        let port = port_of(&zoom);
-        let Some(tiny) = Tinyproxy::start(Config {
-            connect_ports: vec![port],
-            ..Config::default()
-        }) else {
+        let Some((zoom, port, tiny)) = zoom_behind_tinyproxy(None) else {
             return;
         };
-        let client = builder(&zoom)
-            .credentials(zoom.credentials())
+        let client = common::builder(&zoom)
             .proxy(Proxy::new(&tiny.url()).unwrap())
             .connect()
             .unwrap_or_else(|e| panic!("{e}\n{}", tiny.log()));
@@ -403,12 +376,7 @@ fn events_token_and_rest_through_the_proxy_over_tls() {
 #[test]
 fn no_proxy_and_loopback_bypass_the_proxy() {
     watchdog(|| {
-        let zoom = tls_zoom();
-        let port = port_of(&zoom);
-        let Some(tiny) = Tinyproxy::start(Config {
-            connect_ports: vec![port],
-            ..Config::default()
-        }) else {
+        let Some((zoom, port, tiny)) = zoom_behind_tinyproxy(None) else {
             return;
         };
         let explicit = Proxy::new(&tiny.url())
@@ -420,11 +388,7 @@ fn no_proxy_and_loopback_bypass_the_proxy() {
         ])
         .expect("HTTPS_PROXY is set");
         for (seq, proxy) in [explicit, from_env].into_iter().enumerate() {
-            let client = builder(&zoom)
-                .credentials(zoom.credentials())
-                .proxy(proxy)
-                .connect()
-                .unwrap();
+            let client = common::builder(&zoom).proxy(proxy).connect().unwrap();
             assert_events_flow(&zoom, &client, seq as u64 + 1);
             let tokens = client.token_source();
             let api = Api::builder(tokens).tls(zoom.tls_config()).build().unwrap();
@@ -447,17 +411,11 @@ fn no_proxy_and_loopback_bypass_the_proxy() {
 #[test]
 fn proxy_authentication() {
     watchdog(|| {
-        let zoom = tls_zoom();
-        let port = port_of(&zoom);
-        let Some(tiny) = Tinyproxy::start(Config {
-            connect_ports: vec![port],
-            auth: Some((USER, PASSWORD)),
-        }) else {
+        let Some((zoom, port, tiny)) = zoom_behind_tinyproxy(Some((USER, PASSWORD))) else {
             return;
         };
         let right = Proxy::new(&tiny.url_with(USER, PASSWORD)).unwrap();
-        let client = builder(&zoom)
-            .credentials(zoom.credentials())
+        let client = common::builder(&zoom)
             .proxy(right.clone())
             .connect()
             .unwrap_or_else(|e| panic!("{e}\n{}", tiny.log()));
@@ -472,8 +430,7 @@ fn proxy_authentication() {
             Proxy::new(&tiny.url()).unwrap(),
         ] {
             // The WebSocket (tokens fetched directly).
-            let e = builder(&zoom)
-                .token_source(tokens.source())
+            let e = on_tokens(&zoom, &tokens)
                 .proxy(wrong.clone())
                 .connect()
                 .unwrap_err();
@@ -521,8 +478,7 @@ fn a_refused_connect_is_a_clear_error_at_once() {
         let proxy_authority = format!("127.0.0.1:{}", tiny.port);
         let tokens = direct_tokens(&zoom);
         let started = Instant::now();
-        let e = builder(&zoom)
-            .token_source(tokens.source())
+        let e = on_tokens(&zoom, &tokens)
             .proxy(proxy.clone())
             .connect_timeout(Duration::from_secs(5))
             .first_connect_timeout(Duration::from_secs(20))
@@ -583,8 +539,7 @@ fn a_silent_proxy_is_bounded_by_the_connect_timeout() {
         let tokens = direct_tokens(&zoom);
         let connect_timeout = Duration::from_millis(800);
         let started = Instant::now();
-        let e = builder(&zoom)
-            .token_source(tokens.source())
+        let e = on_tokens(&zoom, &tokens)
             .proxy(proxy.clone())
             .connect_timeout(connect_timeout)
             .first_connect_timeout(Duration::from_millis(10))
@@ -629,18 +584,11 @@ fn a_silent_proxy_is_bounded_by_the_connect_timeout() {
 #[test]
 fn proxy_credentials_stay_out_of_logs_debug_and_errors() {
     watchdog(|| {
-        let zoom = tls_zoom();
-        let port = port_of(&zoom);
-        let Some(tiny) = Tinyproxy::start(Config {
-            connect_ports: vec![port],
-            auth: Some((USER, PASSWORD)),
-        }) else {
+        let Some((zoom, _, tiny)) = zoom_behind_tinyproxy(Some((USER, PASSWORD))) else {
             return;
         };
         let proxy = Proxy::new(&tiny.url_with(USER, PASSWORD)).unwrap();
-        let builder = builder(&zoom)
-            .credentials(zoom.credentials())
-            .proxy(proxy.clone());
+        let builder = common::builder(&zoom).proxy(proxy.clone());
         let mut shown = vec![format!("{proxy} {proxy:?}"), format!("{builder:?}")];
         let client = builder.clone().connect().unwrap();
         assert_events_flow(&zoom, &client, 1);
@@ -673,7 +621,7 @@ fn proxy_credentials_stay_out_of_logs_debug_and_errors() {
             b64(USER, PASSWORD),
             b64(USER, WRONG_PASSWORD),
         ];
-        let lines = LINES.lock().unwrap().clone();
+        let lines = logs().lines();
         assert!(
             lines.iter().any(|l| l.contains("through the proxy")),
             "the proxy path was logged and captured"
