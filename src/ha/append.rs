@@ -7,7 +7,7 @@
 //! genuine Zoom event, and dedup makes overlap harmless.
 
 use std::sync::OnceLock;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use redis::{Connection, Script, Value};
 
@@ -87,6 +87,7 @@ pub(crate) fn append_events(
     let script = append_script();
     let (strategy, threshold) = retention.args();
     let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+    let stream = keys.events();
     let mut pipe = redis::pipe();
     for entry in entries {
         let Entry::Event(e) = entry else {
@@ -97,7 +98,7 @@ pub(crate) fn append_events(
             .arg(script.get_hash())
             .arg(2)
             .arg(keys.seen(&e.id))
-            .arg(keys.events())
+            .arg(&stream)
             .arg(window_ms)
             .arg(strategy)
             .arg(&threshold);
@@ -142,11 +143,4 @@ pub(crate) fn append_plain(
         cmd.arg(k).arg(v);
     }
     cmd.query(conn)
-}
-
-/// Milliseconds since the epoch of a `SystemTime` (0 before 1970).
-pub(crate) fn ms_of(t: SystemTime) -> i64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

@@ -11,7 +11,7 @@ use redis::Value;
 
 use super::entry::Entry;
 use super::keys::{check_name, Keys};
-use super::redis_link::{Link, RedisConfig};
+use super::redis_link::{text, Link, RedisConfig};
 use crate::error::{Error, Result};
 
 /// One stream entry handed to a reader.
@@ -409,15 +409,6 @@ impl fmt::Debug for TailReader {
             .field("feed", &self.keys.feed())
             .field("last", &self.last)
             .finish_non_exhaustive()
-    }
-}
-
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        Value::SimpleString(s) => Some(s.clone()),
-        Value::Int(n) => Some(n.to_string()),
-        _ => None,
     }
 }
 

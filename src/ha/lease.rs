@@ -46,8 +46,6 @@ pub(crate) struct Acquired {
     pub how: Taken,
     /// The previous holder's last-alive time (ms), if one was recorded.
     pub prev_alive_ms: Option<i64>,
-    /// The previous holder's token (only for a handover).
-    pub prev_token: Option<String>,
 }
 
 const ACQUIRE: &str = r"
@@ -68,7 +66,7 @@ local alive = redis.call('GET', KEYS[3])
 if not alive then
   redis.call('SET', KEYS[3], ARGV[3])
 end
-return {how, epoch, token, alive or '', cur or ''}
+return {how, epoch, token, alive or ''}
 ";
 
 const RENEW: &str = r"
@@ -140,18 +138,17 @@ fn parse_acquired(reply: &Value) -> Option<Acquired> {
     let Value::Array(items) = reply else {
         return None;
     };
-    let text = |i: usize| match items.get(i) {
-        Some(Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
-        Some(Value::SimpleString(s)) => s.clone(),
-        Some(Value::Int(n)) => n.to_string(),
-        _ => String::new(),
+    let text = |i: usize| {
+        items
+            .get(i)
+            .and_then(super::redis_link::text)
+            .unwrap_or_default()
     };
     let how = match text(0).as_str() {
         "handover" => Taken::Handover,
         _ => Taken::Free,
     };
     let epoch = text(1).parse().ok()?;
-    let prev_token = Some(text(4)).filter(|t| !t.is_empty());
     Some(Acquired {
         term: Term {
             epoch,
@@ -159,7 +156,6 @@ fn parse_acquired(reply: &Value) -> Option<Acquired> {
         },
         how,
         prev_alive_ms: text(3).parse().ok(),
-        prev_token: prev_token.filter(|_| how == Taken::Handover),
     })
 }
 
@@ -257,26 +253,15 @@ mod tests {
             Value::Int(7),
             bulk("7:b"),
             bulk("1700"),
-            bulk("6:a"),
         ]);
         let a = parse_acquired(&reply).unwrap();
         assert_eq!(a.term.epoch, 7);
         assert_eq!(a.term.token, "7:b");
         assert_eq!(a.how, Taken::Handover);
         assert_eq!(a.prev_alive_ms, Some(1700));
-        assert_eq!(a.prev_token.as_deref(), Some("6:a"));
-        let fresh = Value::Array(vec![
-            bulk("free"),
-            Value::Int(1),
-            bulk("1:a"),
-            bulk(""),
-            bulk(""),
-        ]);
+        let fresh = Value::Array(vec![bulk("free"), Value::Int(1), bulk("1:a"), bulk("")]);
         let a = parse_acquired(&fresh).unwrap();
-        assert_eq!(
-            (a.how, a.prev_alive_ms, a.prev_token),
-            (Taken::Free, None, None)
-        );
+        assert_eq!((a.how, a.prev_alive_ms), (Taken::Free, None));
         assert_eq!(parse_acquired(&Value::Nil), None);
     }
 }

@@ -23,6 +23,8 @@
 //! availability and fan-out (Redis)" has the picture, the guarantees and
 //! the failure table.
 
+use std::time::SystemTime;
+
 mod append;
 mod buffer;
 mod consumer;
@@ -45,5 +47,12 @@ pub use relay::{Relay, RelayBuilder, RelayStatus, Role};
 
 /// Now, in milliseconds since the epoch.
 pub(crate) fn now_ms() -> i64 {
-    append::ms_of(std::time::SystemTime::now())
+    ms_of(SystemTime::now())
+}
+
+/// Milliseconds since the epoch of a `SystemTime` (0 before 1970).
+pub(crate) fn ms_of(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }

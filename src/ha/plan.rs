@@ -117,7 +117,6 @@ impl Leadership {
 /// (the old leader closed after that).
 pub(crate) fn gap_of_new_term(
     acquired: &Acquired,
-    node: &str,
     was_fenced: bool,
     first_attempt_ok: bool,
     refused_at_ms: Option<i64>,
@@ -141,7 +140,6 @@ pub(crate) fn gap_of_new_term(
     } else {
         GapReason::Takeover
     };
-    let _ = node;
     Some((
         alive.saturating_sub(margin),
         connected_ms.max(alive),
@@ -217,75 +215,51 @@ mod tests {
             },
             how,
             prev_alive_ms,
-            prev_token: None,
         }
     }
 
     #[test]
     fn gaps_of_new_terms() {
         let m = Duration::from_millis(250);
-        // The first term ever: nothing was lost.
-        assert_eq!(
-            gap_of_new_term(
-                &acquired(Taken::Free, None),
-                "b",
+        // (how, previous last-alive, was fenced, first attempt ok,
+        // refused at, expected gap); every term connected at 9000.
+        let cases = [
+            // The first term ever: nothing was lost.
+            (Taken::Free, None, false, true, None, None),
+            // A takeover: from the old holder's last-alive time.
+            (
+                Taken::Free,
+                Some(5000),
                 false,
                 true,
                 None,
-                9000,
-                m
+                Some((4750, 9000, GapReason::Takeover)),
             ),
-            None
-        );
-        // A takeover: from the old holder's last-alive time.
-        assert_eq!(
-            gap_of_new_term(
-                &acquired(Taken::Free, Some(5000)),
-                "b",
-                false,
-                true,
-                None,
-                9000,
-                m
-            ),
-            Some((4750, 9000, GapReason::Takeover))
-        );
-        assert_eq!(
-            gap_of_new_term(
-                &acquired(Taken::Free, Some(5000)),
-                "b",
+            (
+                Taken::Free,
+                Some(5000),
                 true,
                 true,
                 None,
-                9000,
-                m
+                Some((4750, 9000, GapReason::RedisOutage)),
             ),
-            Some((4750, 9000, GapReason::RedisOutage))
-        );
-        // Handover: none if the connections overlapped, else from the refusal.
-        assert_eq!(
-            gap_of_new_term(
-                &acquired(Taken::Handover, Some(5000)),
-                "b",
-                false,
-                true,
-                None,
-                9000,
-                m
-            ),
-            None
-        );
-        assert_eq!(
-            gap_of_new_term(
-                &acquired(Taken::Handover, Some(5000)),
-                "b",
+            // Handover: none if the connections overlapped, else from the refusal.
+            (Taken::Handover, Some(5000), false, true, None, None),
+            (
+                Taken::Handover,
+                Some(5000),
                 false,
                 false,
                 Some(8000),
-                9000,
-                m
+                Some((7750, 9000, GapReason::Handover)),
             ),
-            Some((7750, 9000, GapReason::Handover))
-        );
+        ];
+        for (how, alive, fenced, first_ok, refused, want) in cases {
+            assert_eq!(
+                gap_of_new_term(&acquired(how, alive), fenced, first_ok, refused, 9000, m),
+                want,
+                "{how:?} alive {alive:?} fenced {fenced} first ok {first_ok}"
+            );
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use redis::{Connection, ErrorKind, RedisError, ServerErrorKind};
+use redis::{Connection, ErrorKind, RedisError, ServerErrorKind, Value};
 
 use crate::error::{Error, Result};
 
@@ -184,6 +184,16 @@ fn broken(e: &RedisError) -> bool {
         || e.is_connection_dropped()
         || e.is_connection_refusal()
         || matches!(e.kind(), ErrorKind::Parse | ErrorKind::Io)
+}
+
+/// A reply value as text: a string or an integer; `None` for the rest.
+pub(crate) fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::SimpleString(s) => Some(s.clone()),
+        Value::Int(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 /// True if Redis no longer knows a script (restarted, `SCRIPT FLUSH`).

@@ -783,7 +783,6 @@ impl Worker {
         }
         if let Some(g) = plan::gap_of_new_term(
             &acquired,
-            &self.node,
             self.was_fenced,
             attempt == 0,
             refused_at_ms,
@@ -943,9 +942,9 @@ impl Worker {
                 recv(states_rx) -> change => {
                     if let Ok(StateChange::Reconnected { at, down_since, .. }) = change {
                         let g = (
-                            append::ms_of(down_since)
+                            super::ms_of(down_since)
                                 .saturating_sub(self.settings.gap_margin.as_millis() as i64),
-                            append::ms_of(at),
+                            super::ms_of(at),
                             GapReason::Reconnect,
                         );
                         self.append_gap(g, term.epoch);
