@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 /// ```
 pub fn event_id(json: &str) -> Result<String> {
     let value: Value = serde_json::from_str(json)
-        .map_err(|e| Error::invalid("in an event to deduplicate", e.to_string()))?;
+        .map_err(|e| Error::invalid("in an event to deduplicate", crate::text::json_error(&e)))?;
     Ok(id_of(&value))
 }
 
@@ -94,7 +94,7 @@ fn write_canonical(value: &Value, out: &mut String) {
 
 fn write_string(s: &str, out: &mut String) {
     // serde_json's escaping of a string never fails.
-    out.push_str(&Value::String(s.to_owned()).to_string());
+    out.push_str(&serde_json::to_string(s).unwrap_or_default());
 }
 
 #[cfg(test)]

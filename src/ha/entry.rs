@@ -11,6 +11,7 @@
 //! strings. Unknown kinds read as [`Entry::Other`], so an older consumer
 //! survives a newer relay.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::event::Event;
@@ -133,44 +134,46 @@ pub struct Leader {
 }
 
 impl Entry {
-    /// The stream fields of this entry, `kind` first.
-    pub(crate) fn to_fields(&self) -> Vec<(&'static str, String)> {
+    /// The stream fields of this entry, `kind` first; the texts it holds
+    /// (the event's JSON above all) are borrowed, not copied.
+    pub(crate) fn to_fields(&self) -> Vec<(&'static str, Cow<'_, str>)> {
         match self {
             Entry::Event(e) => vec![
                 ("kind", "event".into()),
-                ("id", e.id.clone()),
-                ("event", e.event.name().to_owned()),
+                ("id", e.id.as_str().into()),
+                ("event", e.event.name().into()),
                 (
                     "event_ts",
                     e.event
                         .timestamp_ms()
                         .map(|t| t.to_string())
-                        .unwrap_or_default(),
+                        .unwrap_or_default()
+                        .into(),
                 ),
-                ("account_id", e.account_id.clone().unwrap_or_default()),
-                ("recv_ms", e.recv_ms.to_string()),
-                ("epoch", e.epoch.to_string()),
-                ("node", e.node.clone()),
-                ("sub", e.subscription.clone()),
-                ("json", e.event.json().to_owned()),
+                ("account_id", e.account_id.as_deref().unwrap_or("").into()),
+                ("recv_ms", e.recv_ms.to_string().into()),
+                ("epoch", e.epoch.to_string().into()),
+                ("node", e.node.as_str().into()),
+                ("sub", e.subscription.as_str().into()),
+                ("json", e.event.json().into()),
             ],
             Entry::Gap(g) => vec![
                 ("kind", "gap".into()),
-                ("from_ms", g.from_ms.to_string()),
-                ("to_ms", g.to_ms.to_string()),
-                ("reason", g.reason.as_str().to_owned()),
-                ("epoch", g.epoch.to_string()),
-                ("node", g.node.clone()),
-                ("sub", g.subscription.clone()),
+                ("from_ms", g.from_ms.to_string().into()),
+                ("to_ms", g.to_ms.to_string().into()),
+                ("reason", g.reason.as_str().into()),
+                ("epoch", g.epoch.to_string().into()),
+                ("node", g.node.as_str().into()),
+                ("sub", g.subscription.as_str().into()),
             ],
             Entry::Leader(l) => vec![
                 ("kind", "leader".into()),
-                ("epoch", l.epoch.to_string()),
-                ("node", l.node.clone()),
-                ("sub", l.subscription.clone()),
-                ("at_ms", l.at_ms.to_string()),
+                ("epoch", l.epoch.to_string().into()),
+                ("node", l.node.as_str().into()),
+                ("sub", l.subscription.as_str().into()),
+                ("at_ms", l.at_ms.to_string().into()),
             ],
-            Entry::Other(kind) => vec![("kind", kind.clone())],
+            Entry::Other(kind) => vec![("kind", kind.as_str().into())],
         }
     }
 
@@ -247,8 +250,11 @@ pub(crate) fn account_id(event: &Event) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn owned(fields: Vec<(&'static str, String)>) -> Vec<(String, String)> {
-        fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    fn owned(fields: Vec<(&'static str, Cow<'_, str>)>) -> Vec<(String, String)> {
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.into_owned()))
+            .collect()
     }
 
     #[test]
