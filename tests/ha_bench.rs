@@ -16,11 +16,10 @@ mod ha_support;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ha_support::{now_ms, send, RedisServer, Sent};
+use ha_support::{now_ms, RedisServer, Sender, Sent};
 use zoom_ws::ha::{Entry, GroupOptions, GroupReader, GroupStart, Relay, Role};
 use zoom_ws::mock::{MockZoom, MultiConnection};
 use zoom_ws::Client;
@@ -141,27 +140,6 @@ fn holder(redis: &RedisServer, zoom: &MockZoom) -> Option<String> {
     v.and_then(|t| t.split_once(':').map(|(_, n)| n.to_owned()))
 }
 
-struct Sender {
-    stop: Arc<AtomicBool>,
-    sent: Arc<Mutex<Vec<Sent>>>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-fn start_sender(zoom: Arc<MockZoom>, every: Duration) -> Sender {
-    let stop = Arc::new(AtomicBool::new(false));
-    let sent = Arc::new(Mutex::new(Vec::new()));
-    let (s, v) = (stop.clone(), sent.clone());
-    let thread = std::thread::spawn(move || {
-        let mut seq = 0;
-        while !s.load(Ordering::SeqCst) {
-            v.lock().unwrap().push(send(&zoom, seq));
-            seq += 1;
-            std::thread::sleep(every);
-        }
-    });
-    Sender { stop, sent, thread }
-}
-
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
@@ -169,17 +147,6 @@ fn rss_kib(pid: u32) -> u64 {
         .find(|l| l.starts_with("VmRSS:"))
         .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         .unwrap_or(0)
-}
-
-fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    false
 }
 
 /// Two relay processes with the default settings (TTL 5 s, renew 1 s,
@@ -197,7 +164,7 @@ fn failover(signal: &str, mode: MultiConnection) {
     assert!(zoom.wait_for_live_connections(1, Duration::from_secs(30)));
     let leader = holder(&redis, &zoom).expect("a holder");
     let idx = children.iter().position(|(n, _)| *n == leader).unwrap();
-    let sender = start_sender(zoom.clone(), Duration::from_millis(10));
+    let sender = Sender::start(zoom.clone(), 0, Duration::from_millis(10));
     std::thread::sleep(Duration::from_secs(3)); // steady state before the failure
     let rss = rss_kib(children[idx].1.id());
     let accepted_before = zoom.connection_count();
@@ -214,13 +181,11 @@ fn failover(signal: &str, mode: MultiConnection) {
     assert!(zoom.wait_for_connections(accepted_before + 1, Duration::from_secs(30)));
     let new_conn = t0.elapsed();
     std::thread::sleep(Duration::from_secs(2)); // events after the failover
-    sender.stop.store(true, Ordering::SeqCst);
-    sender.thread.join().unwrap();
-    let sent = sender.sent.lock().unwrap().clone();
+    let sent = sender.stop();
     // Let the new leader append what it received.
     let taken = sent.iter().filter(|s| s.taken > 0).count();
     let mut entries = Vec::new();
-    wait_for(Duration::from_secs(20), || {
+    ha_support::eventually(Duration::from_secs(20), || {
         entries = ha_support::read_all(&redis, zoom.subscription_id());
         let v = ha_support::verdict(&sent, &entries);
         sent.len() - v.in_gap.len() - v.lost.len() >= taken
@@ -283,7 +248,7 @@ fn relay_memory() {
     let template = r#"{"event":"meeting.participant_joined","event_ts":{seq},"payload":{"account_id":"A","object":{"id":"{seq}","participant":{"user_name":"P {seq}"}}}}"#;
     zoom.send_events_bulk(template, 1, 100_000);
     let mut peak = 0;
-    wait_for(Duration::from_secs(120), || {
+    ha_support::eventually(Duration::from_secs(120), || {
         peak = peak.max(rss_kib(child.id()));
         let n: usize = redis::cmd("XLEN")
             .arg(format!("zoomws:{{{0}}}:events", zoom.subscription_id()))

@@ -8,11 +8,10 @@
 
 mod ha_support;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use ha_support::{send, verdict, wait_for_events, watchdog, RedisServer, Sent, WAIT};
+use ha_support::{send, verdict, wait_for_events, watchdog, RedisServer, Sender, Sent, WAIT};
 use zoom_ws::ha::{Entry, GapReason, Relay, RelayStatus, Role};
 use zoom_ws::mock::{MockZoom, MultiConnection};
 use zoom_ws::{Backoff, Client};
@@ -89,41 +88,10 @@ fn the_leader(relays: &[Option<Relay>]) -> usize {
     }
 }
 
-/// Sends one event every `every` from a thread until stopped; returns
-/// what it sent.
-struct Sender {
-    stop: Arc<AtomicBool>,
-    sent: Arc<Mutex<Vec<Sent>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Sender {
-    fn start(zoom: Arc<MockZoom>, first: u64, every: Duration) -> Sender {
-        let stop = Arc::new(AtomicBool::new(false));
-        let sent = Arc::new(Mutex::new(Vec::new()));
-        let (s, v) = (stop.clone(), sent.clone());
-        let thread = std::thread::spawn(move || {
-            let mut seq = first;
-            while !s.load(Ordering::SeqCst) {
-                let one = send(&zoom, seq);
-                v.lock().unwrap().push(one);
-                seq += 1;
-                std::thread::sleep(every); // the event rate, not a synchronisation
-            }
-        });
-        Sender {
-            stop,
-            sent,
-            thread: Some(thread),
-        }
-    }
-
-    fn stop(mut self) -> Vec<Sent> {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
-        self.sent.lock().unwrap().clone()
+/// Stops every relay still running; each must stop cleanly.
+fn stop_all(relays: Vec<Option<Relay>>) {
+    for r in relays.into_iter().flatten() {
+        r.stop().unwrap();
     }
 }
 
@@ -226,9 +194,7 @@ fn one_leader_among_three_and_a_crash_takeover_in_every_mode() {
                 "at most one Zoom connection after takeover"
             );
         }
-        for r in relays.into_iter().flatten() {
-            r.stop().unwrap();
-        }
+        stop_all(relays);
     }
 }
 
@@ -275,9 +241,7 @@ fn a_frozen_leader_is_replaced_and_does_not_come_back() {
             "{mode:?}: {:?}",
             zoom.connections()
         );
-        for r in relays.into_iter().flatten() {
-            r.stop().unwrap();
-        }
+        stop_all(relays);
     }
 }
 
@@ -340,9 +304,7 @@ fn a_graceful_handover_loses_nothing() {
             .filter(|e| matches!(e, Entry::Leader(_)))
             .count();
         assert_eq!(leaders, 2, "{mode:?}");
-        for r in relays.into_iter().flatten() {
-            r.stop().unwrap();
-        }
+        stop_all(relays);
     }
 }
 
@@ -379,9 +341,7 @@ fn a_redis_restart_mid_stream_loses_nothing() {
         v.gaps
     );
     assert_eq!(zoom.connection_count(), 1, "the Zoom connection stayed up");
-    for r in relays.into_iter().flatten() {
-        r.stop().unwrap();
-    }
+    stop_all(relays);
 }
 
 #[test]
@@ -431,9 +391,7 @@ fn redis_unreachable_longer_than_the_ttl_fences_then_flushes() {
         !v.in_gap.is_empty(),
         "events sent while nobody was connected are inside the gap"
     );
-    for r in relays.into_iter().flatten() {
-        r.stop().unwrap();
-    }
+    stop_all(relays);
 }
 
 #[test]

@@ -11,8 +11,8 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use zoom_ws::ha::{Entry, RedisConfig, TailReader};
@@ -331,6 +331,38 @@ pub fn send(zoom: &zoom_ws::mock::MockZoom, seq: u64) -> Sent {
     let at_ms = now_ms();
     let taken = zoom.send_event_json(&event_json(seq));
     Sent { seq, at_ms, taken }
+}
+
+/// Sends one event every `every` from a thread until stopped; returns
+/// what it sent.
+pub struct Sender {
+    stop: Arc<AtomicBool>,
+    sent: Arc<Mutex<Vec<Sent>>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Sender {
+    pub fn start(zoom: Arc<zoom_ws::mock::MockZoom>, first: u64, every: Duration) -> Sender {
+        let stop = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let (s, v) = (stop.clone(), sent.clone());
+        let thread = std::thread::spawn(move || {
+            let mut seq = first;
+            while !s.load(Ordering::SeqCst) {
+                let one = send(&zoom, seq);
+                v.lock().unwrap().push(one);
+                seq += 1;
+                std::thread::sleep(every); // the event rate, not a synchronisation
+            }
+        });
+        Sender { stop, sent, thread }
+    }
+
+    pub fn stop(self) -> Vec<Sent> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().unwrap();
+        self.sent.lock().unwrap().clone()
+    }
 }
 
 /// The `seq` of an event entry.
